@@ -1,0 +1,175 @@
+"""The data checks besides label issues: outlier, near_duplicate, non_iid, class_imbalance, null.
+
+Each follows the definition of the matching cleanlab Datalab issue manager (cleanlab 2.9), computed
+from labelaudit's one shared KNN graph, with every score in [0, 1] and LOWER = more severe. They are
+re-implemented here rather than called through Datalab because Datalab swallows exceptions inside
+a check, seeds numpy's global RNG (non_iid), copies the data into a HuggingFace dataset and builds
+its own brute-force KNN graph per call (see the README's design section).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.stats import gaussian_kde
+
+from labelaudit.knn import KnnGraph
+
+EPS = 1e-12
+#: Datalab's defaults
+OUTLIER_IQR_THRESHOLD = 0.37037
+OUTLIER_PRED_PROBS_THRESHOLD = 0.13
+NEAR_DUPLICATE_THRESHOLD = 0.13
+NON_IID_PERMUTATIONS = 25
+NON_IID_SIGNIFICANCE = 0.05
+CLASS_IMBALANCE_THRESHOLD = 0.1
+
+
+class CheckName(str, Enum):
+    label = "label"
+    outlier = "outlier"
+    near_duplicate = "near_duplicate"
+    non_iid = "non_iid"
+    class_imbalance = "class_imbalance"
+    null = "null"
+
+
+ALL_CHECKS = [c.value for c in CheckName]
+KNN_CHECKS = {CheckName.outlier.value, CheckName.near_duplicate.value, CheckName.non_iid.value}
+
+
+@dataclass
+class CheckResult:
+    """Per-row scores (LOWER = more severe) and flags of one check, and a summary."""
+
+    name: str
+    scores: np.ndarray
+    is_issue: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+    extra_columns: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return int(self.is_issue.sum())
+
+
+def outlier_from_knn(graph: KnnGraph) -> CheckResult:
+    """Average distance to the k neighbours; flagged above Q3 + (1/0.37037 - 1) x IQR (Datalab's rule)."""
+    avg = graph.distances.astype(np.float64).mean(axis=1)
+    scale = max(float(np.median(avg)), 100 * np.finfo(np.float64).eps)
+    scores = np.exp(-avg / scale)
+    q1, q3 = np.percentile(avg, [25, 75])
+    cutoff = q3 + (1.0 / OUTLIER_IQR_THRESHOLD - 1.0) * (q3 - q1)
+    is_issue = avg > cutoff
+    return CheckResult("outlier", scores, is_issue, {"method": "knn", "distance_cutoff": float(cutoff)})
+
+
+def outlier_from_pred_probs(labels: np.ndarray, pred_probs: np.ndarray) -> CheckResult:
+    """Without features: cleanlab's pred_probs-based out-of-distribution score (entropy)."""
+    from cleanlab.outlier import OutOfDistribution
+
+    labeled = labels >= 0
+    ood = OutOfDistribution()
+    scores = np.ones(len(labels), dtype=np.float64)
+    scores[labeled] = ood.fit_score(pred_probs=pred_probs[labeled], labels=labels[labeled], verbose=False)
+    if (~labeled).any():
+        scores[~labeled] = ood.score(pred_probs=pred_probs[~labeled])
+    cutoff = OUTLIER_PRED_PROBS_THRESHOLD * float(np.median(scores))
+    return CheckResult("outlier", scores, scores < cutoff, {"method": "pred_probs", "score_cutoff": cutoff})
+
+
+def near_duplicate(graph: KnnGraph) -> CheckResult:
+    """Rows closer than 0.13 x the median nearest-neighbour distance; sets are connected components."""
+    n = graph.indices.shape[0]
+    nn = graph.distances[:, 0].astype(np.float64)
+    median = max(float(np.median(nn)), EPS)
+    radius = NEAR_DUPLICATE_THRESHOLD * median
+    close = graph.distances < radius
+    rows, cols = np.nonzero(close)
+    cols = graph.indices[rows, cols]
+    adj = sparse.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n)).tocsr()
+    in_pair = np.zeros(n, dtype=bool)
+    in_pair[rows] = True
+    in_pair[cols] = True
+    set_id = np.full(n, -1, dtype=np.int64)
+    if in_pair.any():
+        _, comp = connected_components(adj, directed=True, connection="weak")
+        # number sets 0.. in order of their first row, so ids are stable and readable
+        comps = comp[in_pair]
+        _, first = np.unique(comps, return_index=True)
+        order = np.argsort(first, kind="stable")
+        remap = {int(c): i for i, c in enumerate(np.unique(comps)[order])}
+        set_id[in_pair] = [remap[int(c)] for c in comps]
+    scores = 1.0 - np.exp(-nn / median)
+    info = {"radius": radius, "sets": int(set_id.max() + 1) if in_pair.any() else 0}
+    return CheckResult("near_duplicate", scores, in_pair, info, {"near_duplicate_set": set_id})
+
+
+def _ks_statistic(index_distances: np.ndarray, n: int) -> float:
+    """Largest gap between the CDF of neighbour index distances and that of random pairs."""
+    hist = np.bincount(index_distances.ravel(), minlength=n)[1:n]
+    fg = np.cumsum(hist) / max(hist.sum(), 1)
+    d = np.arange(1, n, dtype=np.float64)
+    bg = np.cumsum(2.0 * (n - d) / (n * (n - 1.0)))
+    return float(np.max(np.abs(fg - bg)))
+
+
+def non_iid(graph: KnnGraph, seed: int) -> CheckResult:
+    """Are neighbours in feature space also neighbours in file order? (Datalab's KS permutation test.)
+
+    Dataset-level: a p-value from a KS statistic against ``NON_IID_PERMUTATIONS`` random orders
+    (own ``numpy.random.Generator``, never the global RNG). Per row: the mean index distance to its
+    neighbours relative to what random order would give (1 = as expected, lower = suspiciously close).
+    Like Datalab, only the lowest-scoring row is flagged, and only when p < 0.05.
+    """
+    n, k = graph.indices.shape
+    pos = np.arange(n)
+    dist = np.abs(pos[:, None] - graph.indices)
+    observed = _ks_statistic(dist, n)
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(NON_IID_PERMUTATIONS):
+        perm = rng.permutation(n)
+        stats.append(_ks_statistic(np.abs(perm[:, None] - perm[graph.indices]), n))
+    stats_arr = np.array(stats)
+    if np.ptp(stats_arr) > 0:
+        p_value = float(gaussian_kde(stats_arr).integrate_box_1d(observed, np.inf))
+    else:
+        p_value = float((stats_arr >= observed).mean())
+    expected = (pos * (pos + 1) / 2.0 + (n - 1 - pos) * (n - pos) / 2.0) / max(n - 1, 1)
+    scores = np.clip(dist.mean(axis=1) / np.maximum(expected, EPS), 0.0, 1.0)
+    is_issue = np.zeros(n, dtype=bool)
+    if p_value < NON_IID_SIGNIFICANCE:
+        is_issue[int(np.argmin(scores))] = True
+    return CheckResult(
+        "non_iid", scores, is_issue,
+        {"p_value": p_value, "significant": p_value < NON_IID_SIGNIFICANCE, "permutations": NON_IID_PERMUTATIONS},
+    )
+
+
+def class_imbalance(labels: np.ndarray, n_classes: int, class_names: list[Any]) -> CheckResult:
+    """Rows of every class whose share is under 0.1 x 1/K (Datalab flags only the rarest one)."""
+    labeled = labels >= 0
+    counts = np.bincount(labels[labeled], minlength=n_classes)
+    share = counts / max(labeled.sum(), 1)
+    rel = np.minimum(share * n_classes, 1.0)
+    scores = np.ones(len(labels), dtype=np.float64)
+    scores[labeled] = rel[labels[labeled]]
+    rare = np.flatnonzero(rel < CLASS_IMBALANCE_THRESHOLD)
+    is_issue = labeled & np.isin(labels, rare)
+    return CheckResult(
+        "class_imbalance", scores, is_issue,
+        {"rare_classes": [class_names[c] for c in rare], "threshold": CLASS_IMBALANCE_THRESHOLD},
+    )
+
+
+def null_check(null_fraction: np.ndarray) -> CheckResult:
+    """Rows whose features are all missing are flagged; score = 1 - fraction missing."""
+    scores = 1.0 - null_fraction.astype(np.float64)
+    is_issue = null_fraction >= 1.0
+    return CheckResult("null", scores, is_issue, {"rows_with_any_missing": int((null_fraction > 0).sum())})

@@ -1,0 +1,455 @@
+"""``Dataset``: features, encoded labels with their class names, row ids, and how they were read.
+
+Labels are encoded by labelaudit, not by cleanlab: class names are the sorted unique non-missing
+values, codes are positions in that list, and a missing label is code -1. Every later stage
+(pred_probs columns, the manifest, reports) uses this one order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import sparse
+
+from labelaudit.errors import InputError, SchemaError
+from labelaudit.io.readers import LABEL_HEADER_NAMES, TableSource, read_labels_file
+from labelaudit.progress import Reporter
+
+DataKind = Literal["tabular", "embedding", "text", "none"]
+ID_NAMES = ("id", "row_id", "uid")
+MAX_CATEGORIES = 255
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Numeric features ready for models and the KNN graph."""
+
+    X: np.ndarray | sparse.csr_matrix
+    """float32 (rows x features); NaN marks a missing value. Sparse CSR for TF-IDF text."""
+    names: list[str]
+    """One name per column of ``X`` (vector columns expand to ``col[i]``)."""
+    categorical: np.ndarray
+    """Boolean mask over columns of ``X``: ordinal-encoded categories."""
+    null_fraction: np.ndarray
+    """Per row: fraction of the original feature columns that are missing."""
+    source_columns: list[str]
+    """The data columns the features came from."""
+    notes: list[str] = field(default_factory=list)
+    """How columns were encoded (for the manifest)."""
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Everything a scan needs from one input file."""
+
+    n_rows: int
+    labels: np.ndarray
+    """int64 codes into ``class_names``; -1 where the label is missing."""
+    class_names: list[Any]
+    """Sorted class values as they appear in the data (str, int or bool)."""
+    features: FeatureSet | None
+    kind: DataKind
+    label_column: str | None = None
+    id_column: str | None = None
+    ids: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels[self.labels >= 0], minlength=self.n_classes)
+
+
+def _columns_hint(columns: Sequence[str], limit: int = 25) -> str:
+    shown = ", ".join(columns[:limit])
+    return shown + (f", … ({len(columns)} in all)" if len(columns) > limit else "")
+
+
+def _require(columns: Sequence[str], name: str, path: Path, option: str) -> None:
+    if name not in columns:
+        raise SchemaError(
+            f"{option} column '{name}' not found in {path.name}; columns are: {_columns_hint(columns)}"
+        )
+
+
+def pick_label_column(columns: Sequence[str], path: Path) -> str:
+    """The one column named label/labels/target/class/y (any case), else an error listing the columns."""
+    cands = [c for c in columns if c.lower() in LABEL_HEADER_NAMES]
+    if len(cands) == 1:
+        return cands[0]
+    if not cands:
+        raise SchemaError(
+            f"no label column in {path.name}: none is named {'/'.join(LABEL_HEADER_NAMES)}; "
+            f"pass --label COLUMN (columns: {_columns_hint(columns)})"
+        )
+    raise SchemaError(f"several columns in {path.name} could be the label ({', '.join(cands)}); pass --label COLUMN")
+
+
+def _clean_label_values(values: np.ndarray) -> np.ndarray:
+    """Normalise label values: NaN/None/'' -> None; integral floats -> int."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            out[i] = None
+        elif isinstance(v, str):
+            s = v.strip()
+            out[i] = s if s else None
+        elif isinstance(v, (bool, np.bool_)):
+            out[i] = bool(v)
+        elif isinstance(v, (np.integer, int)):
+            out[i] = int(v)
+        elif isinstance(v, (np.floating, float)):
+            out[i] = int(v) if float(v).is_integer() else float(v)
+        else:
+            out[i] = str(v)
+    return out
+
+
+def encode_labels(raw: np.ndarray, what: str) -> tuple[np.ndarray, list[Any]]:
+    """Codes (-1 = missing) and sorted class names; errors for no labels or a single class."""
+    values = _clean_label_values(np.asarray(raw, dtype=object))
+    present = [v for v in values if v is not None]
+    if not present:
+        raise SchemaError(f"{what} has no values (every label is missing); fill in labels before auditing")
+    kinds = {type(v) for v in present}
+    if len(kinds) > 1 and not kinds <= {int, float}:
+        values = np.array([None if v is None else str(v) for v in values], dtype=object)
+        present = [v for v in values if v is not None]
+    classes = sorted(set(present))
+    if len(classes) < 2:
+        raise SchemaError(
+            f"{what} has a single class ({classes[0]!r}); an audit needs at least two classes"
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    codes = np.fromiter((index[v] if v is not None else -1 for v in values), dtype=np.int64, count=len(values))
+    return codes, classes
+
+
+def _vector_column(col: pa.ChunkedArray, name: str) -> np.ndarray:
+    arr = col.combine_chunks()
+    if arr.null_count:
+        raise SchemaError(f"vector column '{name}' has {arr.null_count} missing vectors; drop or fill those rows")
+    if pa.types.is_fixed_size_list(arr.type):
+        dim = arr.type.list_size
+    else:
+        lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+        dim = int(lengths[0]) if len(lengths) else 0
+        if len(lengths) and (lengths != dim).any():
+            bad = int(np.argmax(lengths != dim))
+            raise SchemaError(
+                f"vector column '{name}' has vectors of different lengths ({dim} in row 0, "
+                f"{int(lengths[bad])} in row {bad}); every row needs the same length"
+            )
+    flat = arr.flatten().to_numpy(zero_copy_only=False)
+    mat = np.asarray(flat, dtype=np.float32).reshape(len(arr), dim)
+    _check_embedding_values(mat, f"vector column '{name}'")
+    return mat
+
+
+def _check_embedding_values(mat: np.ndarray, what: str) -> None:
+    finite = np.isfinite(mat)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        kind = "NaN" if np.isnan(mat[rows[0]]).any() else "infinite"
+        raise SchemaError(
+            f"{what} has {kind} values in {len(rows)} rows (first: row {int(rows[0])}); "
+            "embeddings must be finite: recompute or drop those rows"
+        )
+
+
+def _scalar_column(col: pa.ChunkedArray, name: str, notes: list[str]) -> tuple[np.ndarray, bool]:
+    """One data column as float32 (NaN = missing) and whether it is an ordinal-encoded category."""
+    typ = col.type
+    if pa.types.is_dictionary(typ):
+        col = col.cast(typ.value_type)
+        typ = col.type
+    if pa.types.is_boolean(typ):
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float32), False
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        vals = np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        if np.isinf(vals).any():
+            n = int(np.isinf(vals).sum())
+            first = int(np.flatnonzero(np.isinf(vals))[0])
+            raise SchemaError(
+                f"feature column '{name}' has infinite values in {n} rows (first: row {first}); "
+                "replace them (or leave the cell empty for a missing value)"
+            )
+        return vals.astype(np.float32), False
+    if pa.types.is_temporal(typ):
+        if pa.types.is_time(typ) or pa.types.is_duration(typ):
+            vals = col.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        else:
+            vals = col.cast(pa.timestamp("s")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        notes.append(f"{name}: datetime as seconds")
+        return np.asarray(pd.array(vals, dtype="Float64").to_numpy(np.float64, na_value=np.nan), np.float32), False
+    # strings and anything else: categories
+    series = col.to_pandas().astype("string").str.strip()
+    series = series.mask(series == "")
+    # numbers stored as text (e.g. CSV with a stray token) stay numeric where they parse
+    parsed = pd.to_numeric(series, errors="coerce")
+    if series.notna().sum() and parsed.notna().sum() >= 0.95 * series.notna().sum():
+        notes.append(f"{name}: text parsed as numbers")
+        return parsed.to_numpy(dtype=np.float32, na_value=np.nan), False
+    codes, uniques = pd.factorize(series, sort=True)
+    if len(uniques) <= MAX_CATEGORIES:
+        out = codes.astype(np.float32)
+        out[codes < 0] = np.nan
+        notes.append(f"{name}: {len(uniques)} categories, ordinal-encoded")
+        return out, True
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques)).astype(np.float32)
+    out = np.where(codes >= 0, counts[np.maximum(codes, 0)], np.nan).astype(np.float32)
+    notes.append(f"{name}: {len(uniques)} distinct values (> {MAX_CATEGORIES}), frequency-encoded")
+    return out, False
+
+
+def _is_vector(typ: pa.DataType) -> bool:
+    return pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ)
+
+
+def _tabular_features(table: pa.Table, columns: list[str]) -> tuple[FeatureSet, DataKind]:
+    n = table.num_rows
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    cat: list[bool] = []
+    notes: list[str] = []
+    null_counts = np.zeros(n, dtype=np.float32)
+    n_vector = 0
+    for name in columns:
+        col = table.column(name)
+        if _is_vector(col.type):
+            mat = _vector_column(col, name)
+            blocks.append(mat)
+            names.extend(f"{name}[{i}]" for i in range(mat.shape[1]))
+            cat.extend([False] * mat.shape[1])
+            n_vector += 1
+            continue
+        vals, is_cat = _scalar_column(col, name, notes)
+        null_counts += np.isnan(vals)
+        blocks.append(vals[:, None])
+        names.append(name)
+        cat.append(is_cat)
+    X = np.ascontiguousarray(np.hstack(blocks), dtype=np.float32) if blocks else np.zeros((n, 0), np.float32)
+    kind: DataKind = "embedding" if n_vector == 1 and len(columns) == 1 else "tabular"
+    fs = FeatureSet(
+        X=X,
+        names=names,
+        categorical=np.array(cat, dtype=bool),
+        null_fraction=null_counts / max(len(columns), 1),
+        source_columns=list(columns),
+        notes=notes,
+    )
+    return fs, kind
+
+
+def _text_features(table: pa.Table, column: str) -> FeatureSet:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = table.column(column).to_pandas().astype("string").fillna("")
+    missing = (texts.str.strip() == "").to_numpy()
+    vec = TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=50_000, dtype=np.float32)
+    try:
+        X = vec.fit_transform(texts.tolist())
+    except ValueError:  # every document empty or all terms too rare
+        vec = TfidfVectorizer(sublinear_tf=True, dtype=np.float32)
+        try:
+            X = vec.fit_transform(texts.tolist())
+        except ValueError:
+            raise SchemaError(f"text column '{column}' holds no words; check --text names the right column") from None
+    return FeatureSet(
+        X=X.tocsr(),
+        names=[f"tfidf:{t}" for t in vec.get_feature_names_out()],
+        categorical=np.zeros(X.shape[1], dtype=bool),
+        null_fraction=missing.astype(np.float32),
+        source_columns=[column],
+        notes=[f"{column}: TF-IDF, {X.shape[1]} terms"],
+    )
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which columns of a table the scan reads and what each is for."""
+
+    label: str | None
+    id: str | None
+    features: list[str]
+    text: str | None
+
+
+def plan_columns(
+    source: TableSource,
+    *,
+    label: str | None,
+    id_column: str | None,
+    features: Sequence[str] | None,
+    text: str | None,
+    labels_file: bool,
+    need_features: bool,
+) -> ColumnPlan:
+    cols = source.columns
+    path = source.path
+    if labels_file:
+        if label is not None:
+            raise SchemaError("give either --label COLUMN or --labels FILE, not both")
+        label_col = None
+    elif label is not None:
+        _require(cols, label, path, "--label")
+        label_col = label
+    else:
+        label_col = pick_label_column(cols, path)
+    if id_column is not None:
+        _require(cols, id_column, path, "--id")
+    if text is not None:
+        _require(cols, text, path, "--text")
+    if features is not None:
+        for f in features:
+            _require(cols, f, path, "--features")
+        feat = list(features)
+    elif text is not None or not need_features:
+        feat = []
+    else:
+        skip = {label_col, id_column, text}
+        feat = [c for c in cols if c not in skip]
+    for name, what in ((label_col, "label"), (id_column, "id")):
+        if name is not None and name in feat:
+            raise SchemaError(f"column '{name}' is both the {what} and a feature; remove it from --features")
+    return ColumnPlan(label=label_col, id=id_column, features=feat, text=text)
+
+
+def _auto_id(source: TableSource, plan: ColumnPlan, table: pa.Table) -> tuple[ColumnPlan, str | None]:
+    """Use a column named id/row_id/uid as the row id when its values are unique."""
+    if plan.id is not None or not plan.features:
+        return plan, None
+    for name in plan.features:
+        if name.lower() in ID_NAMES:
+            col = table.column(name)
+            if col.null_count == 0 and pc.count_distinct(col).as_py() == table.num_rows:
+                feats = [f for f in plan.features if f != name]
+                return ColumnPlan(plan.label, name, feats, plan.text), (
+                    f"column '{name}' has unique values: used as the row id, not as a feature (override with --id)"
+                )
+    return plan, None
+
+
+def build_dataset(
+    source: TableSource,
+    *,
+    label: str | None = None,
+    labels_file: Path | None = None,
+    id_column: str | None = None,
+    features: Sequence[str] | None = None,
+    text: str | None = None,
+    need_features: bool = True,
+    encoding: str | None = None,
+    reporter: Reporter | None = None,
+) -> Dataset:
+    """Read the needed columns of ``source`` and build a :class:`Dataset`."""
+    rep = reporter or Reporter(None)
+    notes: list[str] = []
+    if source.is_array:
+        return _array_dataset(source, label, labels_file, id_column, features, text, encoding, need_features)
+    plan = plan_columns(
+        source, label=label, id_column=id_column, features=features, text=text,
+        labels_file=labels_file is not None, need_features=need_features,
+    )
+    wanted = [c for c in (plan.label, plan.id, plan.text, *plan.features) if c is not None]
+    table = source.read(wanted)
+    n = table.num_rows
+    if n == 0:
+        raise InputError(f"{source.path} has a header but no rows; give a file with data rows")
+    if features is None and id_column is None:
+        plan, note = _auto_id(source, plan, table)
+        if note:
+            notes.append(note)
+            rep.info(note)
+    if labels_file is not None:
+        raw = read_labels_file(labels_file, encoding=encoding)
+        if len(raw) != n:
+            raise InputError(
+                f"labels file {labels_file.name} has {len(raw)} rows but {source.path.name} has {n}; "
+                "give one label per data row, in the same order"
+            )
+        codes, classes = encode_labels(raw, f"labels file {labels_file.name}")
+    else:
+        assert plan.label is not None
+        raw = np.asarray(table.column(plan.label).to_pylist(), dtype=object)
+        codes, classes = encode_labels(raw, f"label column '{plan.label}'")
+    ids = None
+    if plan.id is not None:
+        ids = np.asarray(table.column(plan.id).to_pylist(), dtype=object)
+    fs: FeatureSet | None = None
+    kind: DataKind = "none"
+    if plan.text is not None:
+        fs, kind = _text_features(table, plan.text), "text"
+    elif plan.features:
+        fs, kind = _tabular_features(table, plan.features)
+        notes.extend(fs.notes)
+    return Dataset(
+        n_rows=n, labels=codes, class_names=classes, features=fs, kind=kind,
+        label_column=plan.label, id_column=plan.id, ids=ids, notes=notes,
+    )
+
+
+def _array_dataset(
+    source: TableSource,
+    label: str | None,
+    labels_file: Path | None,
+    id_column: str | None,
+    features: Sequence[str] | None,
+    text: str | None,
+    encoding: str | None,
+    need_features: bool,
+) -> Dataset:
+    for opt, val in (("--label", label), ("--id", id_column), ("--features", features), ("--text", text)):
+        if val:
+            raise SchemaError(f"{opt} names a column, but {source.path.name} is an array file without columns")
+    mat = source.matrix
+    assert mat is not None
+    if mat.ndim != 2:
+        raise InputError(
+            f"{source.path}: features must be a 2-D array rows x features (got shape {mat.shape})"
+        )
+    if not np.issubdtype(mat.dtype, np.number) and mat.dtype != np.bool_:
+        raise InputError(f"{source.path}: features must be numeric (got dtype {mat.dtype})")
+    n = mat.shape[0]
+    if n == 0:
+        raise InputError(f"{source.path} holds no rows; give an array with at least one row")
+    if labels_file is not None:
+        raw = read_labels_file(labels_file, encoding=encoding)
+        what = f"labels file {labels_file.name}"
+    elif source.labels is not None:
+        raw = np.asarray(source.labels)
+        what = f"labels array of {source.path.name}"
+    else:
+        raise SchemaError(
+            f"{source.path.name} holds features only; pass --labels FILE (NPY, CSV or text, one label per row)"
+        )
+    if len(raw) != n:
+        raise InputError(
+            f"{what} has {len(raw)} rows but {source.path.name} has {n}; give one label per row, in the same order"
+        )
+    codes, classes = encode_labels(np.asarray(raw, dtype=object), what)
+    X = np.ascontiguousarray(mat, dtype=np.float32)
+    _check_embedding_values(X, f"{source.path.name}")
+    fs = FeatureSet(
+        X=X,
+        names=[f"f{i}" for i in range(X.shape[1])],
+        categorical=np.zeros(X.shape[1], dtype=bool),
+        null_fraction=np.zeros(n, dtype=np.float32),
+        source_columns=[],
+    )
+    return Dataset(n_rows=n, labels=codes, class_names=classes, features=fs if need_features else None,
+                   kind="embedding" if need_features else "none")

@@ -1,0 +1,337 @@
+"""Readers for every input format, returning Arrow tables or NumPy arrays.
+
+Only the columns that are needed are read (Parquet, Feather and JSON Lines project at read time;
+CSV through ``usecols``). NPY/NPZ files are loaded with ``allow_pickle=False``: a file that holds
+pickled objects is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from labelaudit.errors import InputError
+
+CSV_SUFFIXES = {".csv", ".tsv", ".tab", ".txt"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+ARROW_SUFFIXES = {".feather", ".arrow", ".ipc"}
+NUMPY_SUFFIXES = {".npy", ".npz"}
+DATA_SUFFIXES = CSV_SUFFIXES | PARQUET_SUFFIXES | JSONL_SUFFIXES | ARROW_SUFFIXES | NUMPY_SUFFIXES
+SUPPORTED = "CSV/TSV, Parquet, JSON Lines, Feather/Arrow, NPY or NPZ"
+PICKLE_REFUSED = (
+    "holds pickled Python objects, which labelaudit refuses to load because loading them can run code; "
+    "save a plain numeric array with numpy.save(..., allow_pickle=False)"
+)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in {".tsv", ".tab"}:
+        return "tsv"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in ARROW_SUFFIXES:
+        return "arrow"
+    if suffix == ".npy":
+        return "npy"
+    if suffix == ".npz":
+        return "npz"
+    raise InputError(
+        f"{path}: unsupported file type '{path.suffix or '(no extension)'}'; "
+        f"give a {SUPPORTED} file with a matching extension"
+    )
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a data file ({SUPPORTED})")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes); give a file with a header and at least one row")
+
+
+def _decode_error(path: Path, err: UnicodeDecodeError, encoding: str) -> InputError:
+    return InputError(
+        f"{path}: byte 0x{err.object[err.start]:02x} at position {err.start} is not valid {encoding}; "
+        "pass --encoding with the file's encoding (for example --encoding latin-1 or --encoding cp1252)"
+    )
+
+
+def sniff_delimiter(path: Path, encoding: str) -> str:
+    """Detect the delimiter of a delimited text file from its first 64 KiB."""
+    if path.suffix.lower() in {".tsv", ".tab"}:
+        return "\t"
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    try:
+        text = head.decode(encoding)
+    except UnicodeDecodeError as err:
+        # a multi-byte character cut at the 64 KiB boundary is not an error
+        if err.start < len(head) - 4:
+            raise _decode_error(path, err, encoding) from None
+        text = head[: err.start].decode(encoding)
+    except LookupError:
+        raise InputError(f"unknown encoding '{encoding}'; pass a Python codec name such as utf-8 or latin-1") from None
+    lines = text.splitlines()[:50]
+    sample = "\n".join(lines)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
+
+
+@dataclass
+class TableSource:
+    """An opened data file: its format, columns and how to read a subset of them."""
+
+    path: Path
+    format: str
+    columns: list[str]
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    #: for NPY/NPZ inputs: the feature matrix and (NPZ) the labels
+    matrix: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    arrow_schema: pa.Schema | None = field(default=None, repr=False)
+
+    @property
+    def is_array(self) -> bool:
+        return self.format in {"npy", "npz"}
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """Read only ``columns`` (in that order) as an Arrow table."""
+        cols = list(dict.fromkeys(columns))
+        try:
+            if self.format in {"csv", "tsv"}:
+                return self._read_csv(cols)
+            if self.format == "parquet":
+                import pyarrow.parquet as pq
+
+                return pq.read_table(self.path, columns=cols)
+            if self.format == "arrow":
+                import pyarrow.feather as feather
+
+                return feather.read_table(self.path, columns=cols, memory_map=True)
+            if self.format == "jsonl":
+                return _read_jsonl(self.path).select(cols)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise InputError(f"{self.path}: cannot read the {self.format} file ({_short(err)})") from None
+        raise InputError(f"{self.path}: the {self.format} format holds arrays, not columns")
+
+    def _read_csv(self, cols: list[str]) -> pa.Table:
+        try:
+            df = pd.read_csv(
+                self.path,
+                sep=self.delimiter,
+                usecols=cols,
+                encoding=self.encoding,
+                low_memory=False,
+                encoding_errors="strict",
+            )
+        except UnicodeDecodeError as err:
+            raise _decode_error(self.path, err, self.encoding) from None
+        except (pd.errors.ParserError, ValueError) as err:
+            raise InputError(f"{self.path}: cannot parse as delimited text ({_short(err)})") from None
+        return pa.Table.from_pandas(df[cols], preserve_index=False)
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text[:200]
+
+
+def _read_jsonl(path: Path) -> pa.Table:
+    import pyarrow.json as pajson
+
+    try:
+        return pajson.read_json(path)
+    except pa.ArrowInvalid as err:
+        raise InputError(f"{path}: not valid JSON Lines ({_short(err)}); write one JSON object per line") from None
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """Load an NPY file without ever unpickling."""
+    _check_file(path)
+    try:
+        arr = np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError as err:
+        if "allow_pickle" in str(err) or "Object arrays" in str(err):
+            raise InputError(f"{path} {PICKLE_REFUSED}") from None
+        raise InputError(f"{path}: not a valid NPY file ({_short(err)})") from None
+    except OSError as err:
+        raise InputError(f"{path}: not a valid NPY file ({_short(err)})") from None
+    if arr.dtype.hasobject:
+        raise InputError(f"{path} {PICKLE_REFUSED}")
+    return arr
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = list(npz.files)
+            for fkey, lkey in (("X", "y"), ("features", "labels")):
+                if fkey in names:
+                    x = npz[fkey]
+                    y = npz[lkey] if lkey in names else None
+                    return x, y
+    except ValueError as err:
+        if "allow_pickle" in str(err) or "Object arrays" in str(err):
+            raise InputError(f"{path} {PICKLE_REFUSED}") from None
+        raise InputError(f"{path}: not a valid NPZ file ({_short(err)})") from None
+    except (OSError, EOFError) as err:
+        raise InputError(f"{path}: not a valid NPZ file ({_short(err)})") from None
+    raise InputError(
+        f"{path}: the NPZ file holds arrays {names}; save the features as 'X' (labels 'y') "
+        "or as 'features' (labels 'labels')"
+    )
+
+
+def open_table(path: Path, *, encoding: str | None = None) -> TableSource:
+    """Open a data file and read its schema (columns) without reading the data."""
+    path = Path(path)
+    fmt = _format_of(path)
+    _check_file(path)
+    enc = encoding or "utf-8"
+    if fmt in {"csv", "tsv"}:
+        delim = sniff_delimiter(path, enc)
+        try:
+            header = pd.read_csv(path, sep=delim, nrows=0, encoding=enc)
+        except UnicodeDecodeError as err:
+            raise _decode_error(path, err, enc) from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+            raise InputError(f"{path}: cannot parse as delimited text ({_short(err)})") from None
+        return TableSource(path, fmt, [str(c) for c in header.columns], encoding=enc, delimiter=delim)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise InputError(
+                f"{path} is not a readable Parquet file ({_short(err)}); check that it was written completely"
+            ) from None
+        return TableSource(path, fmt, list(schema.names), arrow_schema=schema)
+    if fmt == "arrow":
+        import pyarrow.ipc as ipc
+
+        try:
+            with pa.memory_map(str(path)) as src:
+                schema = ipc.open_file(src).schema
+        except (pa.ArrowInvalid, OSError) as err:
+            raise InputError(
+                f"{path} is not a readable Feather/Arrow IPC file ({_short(err)}); "
+                "check that it was written completely"
+            ) from None
+        return TableSource(path, fmt, list(schema.names), arrow_schema=schema)
+    if fmt == "jsonl":
+        table = _read_jsonl(path)
+        return TableSource(path, fmt, list(table.schema.names), arrow_schema=table.schema)
+    if fmt == "npy":
+        arr = load_npy(path)
+        return TableSource(path, fmt, [], matrix=arr)
+    x, y = _load_npz(path)
+    return TableSource(path, fmt, [], matrix=x, labels=y)
+
+
+LABEL_HEADER_NAMES = ("label", "labels", "target", "class", "y")
+
+
+def read_labels_file(path: Path, *, encoding: str | None = None) -> np.ndarray:
+    """Labels, one per row, from an NPY, CSV/TSV or text file (1-D object or numeric array)."""
+    path = Path(path)
+    _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        arr = load_npy(path)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise InputError(f"{path}: labels must be one-dimensional (got shape {arr.shape}); save one label per row")
+        return np.asarray(arr)
+    enc = encoding or "utf-8"
+    try:
+        text = path.read_bytes().decode(enc)
+    except UnicodeDecodeError as err:
+        raise _decode_error(path, err, enc) from None
+    if suffix in {".csv", ".tsv", ".tab"}:
+        delim = "\t" if suffix != ".csv" else sniff_delimiter(path, enc)
+        first = text.splitlines()[0] if text else ""
+        has_header = first.strip().strip('"').lower() in LABEL_HEADER_NAMES or delim in first
+        df = pd.read_csv(io.StringIO(text), sep=delim, header=0 if has_header else None, dtype=str,
+                         keep_default_na=True)
+        if df.shape[1] > 1:
+            named = [c for c in df.columns if str(c).lower() in LABEL_HEADER_NAMES]
+            if len(named) != 1:
+                raise InputError(
+                    f"{path}: the labels file has columns {list(map(str, df.columns))}; "
+                    "keep one column, or name the label column one of " + "/".join(LABEL_HEADER_NAMES)
+                )
+            series = df[named[0]]
+        else:
+            series = df.iloc[:, 0]
+        return _maybe_numeric(series)
+    lines = text.splitlines()
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    series = pd.Series([ln.strip() if ln.strip() else None for ln in lines], dtype=object)
+    return _maybe_numeric(series)
+
+
+def _maybe_numeric(series: pd.Series) -> np.ndarray:
+    """Integer-looking label text becomes integers so '3' in a labels file matches 3 elsewhere."""
+    values = series.astype(object).where(series.notna(), None)
+    nonnull = [v for v in values if v is not None]
+    if nonnull and all(isinstance(v, str) and v.lstrip("-").isdigit() for v in nonnull):
+        return np.array([int(v) if v is not None else None for v in values], dtype=object)
+    return np.array(list(values), dtype=object)
+
+
+def read_pred_probs(path: Path) -> tuple[np.ndarray, list[str] | None]:
+    """Predicted probabilities (rows x classes) and, for CSV/Parquet, their column (class) names."""
+    path = Path(path)
+    _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        arr = load_npy(path)
+        names = None
+    elif suffix in CSV_SUFFIXES | PARQUET_SUFFIXES | ARROW_SUFFIXES:
+        src = open_table(path)
+        table = src.read(src.columns)
+        df = table.to_pandas()
+        try:
+            arr = df.to_numpy(dtype=np.float64)
+        except (ValueError, TypeError):
+            raise InputError(
+                f"{path}: pred_probs columns must all be numeric (one column per class)"
+            ) from None
+        names = [str(c) for c in df.columns]
+    else:
+        raise InputError(f"{path}: pred_probs must be an NPY, CSV or Parquet file (got '{path.suffix}')")
+    if arr.ndim != 2:
+        raise InputError(f"{path}: pred_probs must be a 2-D array rows x classes (got shape {arr.shape})")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise InputError(f"{path}: pred_probs must be numeric (got dtype {arr.dtype})")
+    return np.asarray(arr, dtype=np.float64), names

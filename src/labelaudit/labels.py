@@ -1,0 +1,73 @@
+"""Label issues with cleanlab's confident learning.
+
+* ``label_quality``: ``cleanlab.rank.get_label_quality_scores`` (self-confidence), in [0, 1],
+  LOWER = more likely wrong. With several pred_probs: ``get_label_quality_ensemble_scores``.
+* ``is_label_issue``: ``cleanlab.filter.find_label_issues(filter_by="prune_by_noise_rate")`` on the
+  (mean) pred_probs. This one estimator defines the label-issue rate that ``--fail-above`` gates.
+* ``estimated_noise_rate``: off-diagonal mass of the calibrated confident joint.
+
+Rows with a missing label and rows of classes with fewer rows than folds are not assessed:
+their score is NaN and they are never flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelaudit.checks import CheckResult
+
+LABEL_ISSUE_ESTIMATOR = "cleanlab.filter.find_label_issues(filter_by='prune_by_noise_rate')"
+QUALITY_METHOD = "self_confidence"
+
+
+@dataclass
+class LabelResult:
+    check: CheckResult
+    suggested: np.ndarray
+    """Code of the most likely class per row."""
+    assessable: np.ndarray
+    confident_joint: np.ndarray
+    """K x K calibrated joint counts of (given, true) labels over assessed rows."""
+    estimated_noise_rate: float
+
+
+def find_label_issues(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    rare: list[int],
+    pred_probs_list: list[np.ndarray] | None = None,
+) -> LabelResult:
+    from cleanlab.count import compute_confident_joint
+    from cleanlab.filter import find_label_issues as cl_find
+    from cleanlab.rank import get_label_quality_ensemble_scores, get_label_quality_scores
+
+    n, k = pred_probs.shape
+    labeled = labels >= 0
+    assessable = labeled & ~np.isin(labels, rare)
+    idx = np.flatnonzero(labeled)
+    y = labels[idx]
+    pp = np.asarray(pred_probs[idx], dtype=np.float64)
+    quality = np.full(n, np.nan)
+    if pred_probs_list and len(pred_probs_list) > 1:
+        quality[idx] = get_label_quality_ensemble_scores(
+            y, [np.asarray(p[idx], dtype=np.float64) for p in pred_probs_list], method=QUALITY_METHOD,
+            verbose=False,
+        )
+    else:
+        quality[idx] = get_label_quality_scores(y, pp, method=QUALITY_METHOD)
+    flagged = np.zeros(n, dtype=bool)
+    flagged[idx] = cl_find(y, pp, filter_by="prune_by_noise_rate", n_jobs=1, min_examples_per_class=1)
+    flagged &= assessable
+    quality[~assessable] = np.nan
+    cj = compute_confident_joint(y, pp, calibrate=True)
+    total = cj.sum()
+    noise = float((total - np.trace(cj)) / total) if total > 0 else 0.0
+    suggested = pred_probs.argmax(axis=1)
+    check = CheckResult(
+        "label", quality, flagged,
+        {"estimator": LABEL_ISSUE_ESTIMATOR, "score": f"cleanlab.rank.get_label_quality_scores({QUALITY_METHOD})",
+         "estimated_noise_rate": noise},
+    )
+    return LabelResult(check, suggested, assessable, cj, noise)

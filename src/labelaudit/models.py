@@ -1,0 +1,112 @@
+"""Named estimator factories and the ``auto`` choice.
+
+Every factory returns a fresh, unfitted scikit-learn estimator seeded with ``seed``. Dense
+features carry NaN for missing values: HistGradientBoosting and RandomForest take them as they are;
+the linear and neighbour models get median imputation, one-hot categories and standardisation.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from labelaudit.dataset import Dataset
+from labelaudit.errors import ConfigError
+
+
+class ModelName(str, Enum):
+    """Models for out-of-fold probabilities."""
+
+    auto = "auto"
+    hgb = "hgb"
+    logreg = "logreg"
+    knn = "knn"
+    rf = "rf"
+
+
+#: tabular data with at least this many continuous columns and no categories is treated as an embedding
+EMBEDDING_LIKE_MIN_COLUMNS = 64
+
+
+def resolve_auto(ds: Dataset) -> tuple[ModelName, str]:
+    """The model ``auto`` picks for this data, and why."""
+    if ds.kind == "text":
+        return ModelName.logreg, "text (TF-IDF): a linear model is accurate and fast on sparse terms"
+    if ds.kind == "embedding":
+        return ModelName.logreg, "embedding vectors: a linear probe is the standard, fast choice"
+    fs = ds.features
+    if fs is not None and fs.n_features >= EMBEDDING_LIKE_MIN_COLUMNS and not fs.categorical.any():
+        X = fs.X
+        sample = np.asarray(X[: min(len(X), 2000)])
+        nonint = np.nanmean(sample != np.round(sample)) if sample.size else 0.0
+        if nonint > 0.9:
+            return ModelName.logreg, (
+                f"{fs.n_features} continuous columns look like an embedding: a linear probe is fast here"
+            )
+    return ModelName.hgb, "tabular columns: gradient-boosted trees handle mixed types and missing values"
+
+
+def _linear_preprocessing(ds: Dataset) -> list[object]:
+    fs = ds.features
+    assert fs is not None
+    if ds.kind == "text":
+        return []
+    cat = np.flatnonzero(fs.categorical)
+    num = np.flatnonzero(~fs.categorical)
+    has_nan = bool(np.isnan(fs.X).any()) if ds.kind == "tabular" else False
+    if cat.size == 0:
+        steps: list[object] = []
+        if has_nan:
+            steps.append(SimpleImputer(strategy="median", keep_empty_features=True))
+        steps.append(StandardScaler())
+        return steps
+    ct = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), num),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent", keep_empty_features=True),
+                    OneHotEncoder(handle_unknown="ignore", min_frequency=5, dtype=np.float32),
+                ),
+                cat,
+            ),
+        ],
+        sparse_threshold=0.0,
+    )
+    return [ct]
+
+
+def make_model(name: ModelName, ds: Dataset, seed: int) -> BaseEstimator:
+    """A fresh estimator for one fold."""
+    fs = ds.features
+    if fs is None:
+        raise ConfigError("training a model needs feature columns; pass --features or --pred-probs FILE")
+    if name is ModelName.auto:
+        name = resolve_auto(ds)[0]
+    if name is ModelName.hgb:
+        cat = fs.categorical if fs.categorical.any() else None
+        if ds.kind == "text":
+            raise ConfigError("--model hgb needs dense features; use --model logreg for --text")
+        return HistGradientBoostingClassifier(random_state=seed, categorical_features=cat)
+    if name is ModelName.rf:
+        if ds.kind == "text":
+            raise ConfigError("--model rf needs dense features; use --model logreg for --text")
+        return RandomForestClassifier(n_estimators=200, min_samples_leaf=1, random_state=seed, n_jobs=1)
+    pre = _linear_preprocessing(ds)
+    if name is ModelName.logreg:
+        clf = LogisticRegression(C=1.0, max_iter=500, random_state=seed)
+    elif name is ModelName.knn:
+        clf = KNeighborsClassifier(n_neighbors=15, weights="distance")
+    else:  # pragma: no cover - enum is exhaustive
+        raise ValueError(f"unknown model {name}")
+    return Pipeline([(f"step{i}", s) for i, s in enumerate(pre)] + [("clf", clf)]) if pre else clf

@@ -1,0 +1,163 @@
+"""Stratified K-fold out-of-fold predicted probabilities.
+
+Rows of classes with fewer rows than folds ("rare" classes) still take part in training, but they
+are spread over folds by hand (StratifiedKFold cannot stratify them) and are marked not assessable
+later: a model that saw one or two examples of a class cannot judge them. Rows with a missing label
+are never trained on; they get the mean prediction of the fold models, so they still receive a
+suggested label.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
+
+from labelaudit.dataset import Dataset
+from labelaudit.errors import ConfigError, ModelError, SchemaError
+from labelaudit.models import ModelName, make_model
+from labelaudit.progress import Reporter
+
+
+@dataclass(frozen=True)
+class OOFResult:
+    pred_probs: np.ndarray
+    """(rows x classes) float32 out-of-fold probabilities; class order of ``Dataset.class_names``."""
+    fold: np.ndarray
+    """Fold of each row (-1 for unlabeled rows)."""
+    rare_classes: list[int]
+    """Codes of classes with fewer labeled rows than folds."""
+    seconds_per_fold: list[float]
+    warnings: list[str]
+
+
+def rare_classes(ds: Dataset, folds: int) -> list[int]:
+    counts = ds.class_counts
+    return [int(c) for c in np.flatnonzero(counts < folds)]
+
+
+def check_assessable(ds: Dataset, folds: int) -> list[int]:
+    """Codes of rare classes; an error when fewer than two classes can be assessed."""
+    rare = rare_classes(ds, folds)
+    ok = [ds.class_names[c] for c in range(ds.n_classes) if c not in rare]
+    if len(ok) < 2:
+        counts = ", ".join(f"{ds.class_names[c]!r}: {n}" for c, n in enumerate(ds.class_counts))
+        raise SchemaError(
+            f"only {len(ok)} class has at least {folds} labeled rows ({counts}); an audit needs two such "
+            "classes: add rows or lower --folds"
+        )
+    return rare
+
+
+def assign_folds(labels: np.ndarray, rare: list[int], folds: int, seed: int) -> np.ndarray:
+    """Fold id per row: StratifiedKFold(shuffle, seed) for common classes, round-robin for rare ones."""
+    fold = np.full(len(labels), -1, dtype=np.int64)
+    labeled = np.flatnonzero(labels >= 0)
+    is_rare = np.isin(labels[labeled], rare)
+    common = labeled[~is_rare]
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for f, (_, test) in enumerate(skf.split(np.zeros(len(common)), labels[common])):
+        fold[common[test]] = f
+    rng = np.random.default_rng(seed)
+    for c in rare:
+        rows = np.flatnonzero(labels == c)
+        fold[rows] = (rng.permutation(len(rows)) + rng.integers(folds)) % folds
+    return fold
+
+
+def _fit_predict(estimator, X, y, train_idx, pred_idx, n_classes, limit_threads):
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        start = time.perf_counter()
+        if limit_threads:
+            with threadpool_limits(limits=1):
+                estimator.fit(X[train_idx], y[train_idx])
+                proba = estimator.predict_proba(X[pred_idx])
+        else:
+            estimator.fit(X[train_idx], y[train_idx])
+            proba = estimator.predict_proba(X[pred_idx])
+        seconds = time.perf_counter() - start
+    caught = sorted({str(w.message).splitlines()[0] for w in rec if issubclass(w.category, ConvergenceWarning)})
+    full = np.zeros((len(pred_idx), n_classes), dtype=np.float32)
+    full[:, np.asarray(estimator.classes_, dtype=np.int64)] = proba
+    return full, seconds, caught
+
+
+def default_jobs(n_rows: int, n_features: int, folds: int) -> int:
+    """Parallel folds pay off once a fold takes longer than starting a worker process."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n_rows * max(n_features, 1) < 2_000_000:
+        return 1
+    return max(1, min(cores, folds))
+
+
+def out_of_fold(
+    ds: Dataset,
+    model: ModelName,
+    *,
+    folds: int,
+    seed: int,
+    jobs: int | None,
+    reporter: Reporter,
+) -> OOFResult:
+    """Fit one model per fold and collect each row's prediction from the model that did not see it."""
+    if folds < 2:
+        raise ConfigError(f"--folds must be at least 2 (got {folds})")
+    fs = ds.features
+    if fs is None or fs.n_features == 0:
+        raise ConfigError(
+            "no feature columns to train on; pass --features, or give --pred-probs FILE from your own model"
+        )
+    rare = check_assessable(ds, folds)
+    fold = assign_folds(ds.labels, rare, folds, seed)
+    unlabeled = np.flatnonzero(ds.labels < 0)
+    K = ds.n_classes
+    n_jobs = jobs or default_jobs(ds.n_rows, fs.n_features, folds)
+    tasks = []
+    for f in range(folds):
+        train = np.flatnonzero((fold != f) & (fold >= 0))
+        test = np.flatnonzero(fold == f)
+        pred = np.concatenate([test, unlabeled])
+        est = make_model(model, ds, seed)
+        tasks.append((f, est, train, pred, len(test)))
+    pred_probs = np.zeros((ds.n_rows, K), dtype=np.float32)
+    unl_sum = np.zeros((len(unlabeled), K), dtype=np.float64)
+    seconds: list[float] = [0.0] * folds
+    all_warnings: set[str] = set()
+    reporter.start("folds", total=folds, message=f"training {folds} folds")
+    runner = Parallel(n_jobs=n_jobs, return_as="generator", prefer="processes")
+    try:
+        results = runner(
+            delayed(_fit_predict)(est, fs.X, ds.labels, train, pred, K, n_jobs > 1)
+            for (_, est, train, pred, _) in tasks
+        )
+        for done, ((f, _, _, _, n_test), (proba, secs, warns)) in enumerate(zip(tasks, results, strict=True), 1):
+            test = np.flatnonzero(fold == f)
+            pred_probs[test] = proba[:n_test]
+            unl_sum += proba[n_test:]
+            seconds[f] = secs
+            all_warnings.update(warns)
+            reporter.advance("folds", done, folds, message=f"fold {f + 1}/{folds} ({secs:.1f}s)")
+    except (ValueError, ArithmeticError, RuntimeError, MemoryError, TypeError) as err:
+        raise ModelError(
+            f"training the {model.value} model failed: {str(err).splitlines()[0][:200]}; try another --model"
+        ) from err
+    reporter.end("folds")
+    if len(unlabeled):
+        pred_probs[unlabeled] = (unl_sum / folds).astype(np.float32)
+    # renormalise against float32 rounding so every row sums to 1
+    pred_probs /= pred_probs.sum(axis=1, keepdims=True)
+    for w in sorted(all_warnings):
+        reporter.warning(f"model: {w}")
+    return OOFResult(pred_probs, fold, rare, seconds, sorted(all_warnings))

@@ -1,0 +1,125 @@
+"""``ScanOptions``: every choice a scan makes, validated once at construction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labelaudit.checks import ALL_CHECKS, CheckName
+from labelaudit.errors import ConfigError
+from labelaudit.knn import KnnMethod
+from labelaudit.models import ModelName
+
+
+def _enum(cls, value, option):
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(str(value))
+    except ValueError:
+        choices = ", ".join(m.value for m in cls)
+        raise ConfigError(f"{option} must be one of {choices} (got '{value}')") from None
+
+
+def parse_checks(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"label,outlier"`` or a list -> validated check names; ``None``/``"all"`` -> every check."""
+    if value is None:
+        return tuple(ALL_CHECKS)
+    items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) for v in str(v).split(",")]
+    items = [v for v in items if v]
+    if items == ["all"] or not items:
+        return tuple(ALL_CHECKS)
+    for v in items:
+        _enum(CheckName, v, "--checks")
+    return tuple(c for c in ALL_CHECKS if c in items)
+
+
+def parse_fail_above(values: Sequence[str] | Mapping[str, float] | None) -> dict[str, float]:
+    """``["0.05", "outlier=0.1"]`` -> ``{"label": 0.05, "outlier": 0.1}``."""
+    if not values:
+        return {}
+    if isinstance(values, Mapping):
+        items = [(str(k), v) for k, v in values.items()]
+    else:
+        items = []
+        for raw in values:
+            text = str(raw)
+            name, _, rate = text.rpartition("=") if "=" in text else ("label", "", text)
+            items.append((name.strip(), rate))
+    out: dict[str, float] = {}
+    for name, rate in items:
+        _enum(CheckName, name, "--fail-above CHECK=RATE")
+        try:
+            r = float(rate)
+        except ValueError:
+            raise ConfigError(f"--fail-above needs a rate between 0 and 1 such as 0.05 (got '{rate}')") from None
+        if not 0.0 <= r <= 1.0:
+            raise ConfigError(f"--fail-above rate must be between 0 and 1 (got {r}); 5 % is 0.05")
+        out[name] = r
+    return out
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What to read, how to model it and which checks and gates to run."""
+
+    label: str | None = None
+    """Label column (default: the one column named label/labels/target/class/y)."""
+    labels_file: Path | None = None
+    """Labels in a separate file (NPY, CSV or text, one per row), for NPY features."""
+    id_column: str | None = None
+    """Column carried into every output as the row id."""
+    features: tuple[str, ...] | None = None
+    """Feature columns (default: all but label and id)."""
+    text: str | None = None
+    """Text column featurised with TF-IDF."""
+    pred_probs: tuple[Path, ...] = ()
+    """Out-of-sample predicted probabilities from the user's own model(s); skips training."""
+    model: ModelName = ModelName.auto
+    folds: int = 5
+    seed: int = 0
+    checks: tuple[str, ...] = tuple(ALL_CHECKS)
+    jobs: int | None = None
+    """Parallel fold fits (default: by data size, at most the cores)."""
+    knn: KnnMethod = KnnMethod.auto
+    """KNN graph: exact, approx (IVF) or auto (exact while rows² x dims is small)."""
+    encoding: str | None = None
+    """Text encoding of CSV/TSV inputs (default UTF-8)."""
+    fail_above: dict[str, float] = field(default_factory=dict)
+    """Gates: check name -> highest allowed issue rate."""
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "model", _enum(ModelName, self.model, "--model"))
+        set_(self, "knn", _enum(KnnMethod, self.knn, "--knn"))
+        set_(self, "checks", parse_checks(self.checks))
+        set_(self, "fail_above", parse_fail_above(self.fail_above))
+        if self.features is not None:
+            feats = self.features.split(",") if isinstance(self.features, str) else self.features
+            set_(self, "features", tuple(f.strip() for f in feats if f.strip()))
+        set_(self, "pred_probs", tuple(Path(p) for p in self.pred_probs))
+        if self.labels_file is not None:
+            set_(self, "labels_file", Path(self.labels_file))
+        if not isinstance(self.folds, int) or self.folds < 2:
+            raise ConfigError(f"--folds must be an integer of at least 2 (got {self.folds})")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"--seed must be a non-negative integer (got {self.seed})")
+        if self.jobs is not None and (not isinstance(self.jobs, int) or self.jobs < 1):
+            raise ConfigError(f"--jobs must be a positive integer (got {self.jobs})")
+        for name in self.fail_above:
+            if name not in self.checks:
+                raise ConfigError(f"--fail-above gates '{name}', which is not among --checks; add it to --checks")
+        if self.text is not None and self.features:
+            raise ConfigError("give either --text COLUMN or --features, not both")
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.value
+        d["knn"] = self.knn.value
+        d["labels_file"] = str(self.labels_file) if self.labels_file else None
+        d["pred_probs"] = [str(p) for p in self.pred_probs]
+        d["features"] = list(self.features) if self.features is not None else None
+        d["checks"] = list(self.checks)
+        return d

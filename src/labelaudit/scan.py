@@ -1,0 +1,330 @@
+"""The scan pipeline: read -> out-of-fold probabilities -> checks -> :class:`Audit`."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labelaudit import checks as ck
+from labelaudit._version import __version__
+from labelaudit.audit import SCHEMA_VERSION, Audit
+from labelaudit.dataset import Dataset, build_dataset
+from labelaudit.errors import CheckError, ConfigError, LabelAuditError
+from labelaudit.io.readers import file_sha256, open_table
+from labelaudit.knn import build_knn_graph, knn_matrix
+from labelaudit.labels import find_label_issues
+from labelaudit.models import ModelName, resolve_auto
+from labelaudit.oof import check_assessable, out_of_fold
+from labelaudit.options import ScanOptions
+from labelaudit.predprobs import load_pred_probs
+from labelaudit.progress import ProgressCallback, Reporter
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("cleanlab", "scikit-learn", "numpy", "pandas", "pyarrow", "scipy", "faiss-cpu"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+def scan(
+    data: str | os.PathLike[str],
+    options: ScanOptions | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    command: Sequence[str] | None = None,
+    config_file: str | None = None,
+    **kwargs: Any,
+) -> Audit:
+    """Audit one data file and return an :class:`~labelaudit.audit.Audit` (not yet saved).
+
+    ``options`` or keyword arguments (the fields of :class:`ScanOptions`) say what to read and run.
+    Raises a :class:`~labelaudit.errors.LabelAuditError` subclass for anything that goes wrong.
+    """
+    if options is None:
+        options = ScanOptions(**kwargs)
+    elif kwargs:
+        raise ConfigError("pass either options= or keyword options to scan(), not both")
+    rep = Reporter(progress)
+    timer = _Timer()
+    path = Path(data)
+    opts = options
+    with timer.stage("read"):
+        rep.start("read", message=f"reading {path.name}")
+        source = open_table(path, encoding=opts.encoding)
+        ds = build_dataset(
+            source, label=opts.label, labels_file=opts.labels_file, id_column=opts.id_column,
+            features=opts.features, text=opts.text, encoding=opts.encoding, reporter=rep,
+        )
+        sha = file_sha256(path)
+        rep.end("read", f"read {ds.n_rows} rows, {ds.n_classes} classes")
+    model_info: dict[str, Any]
+    pp_list: list[np.ndarray] = []
+    notes: list[str] = list(ds.notes)
+    if opts.pred_probs:
+        rare = check_assessable(ds, opts.folds)
+        with timer.stage("pred_probs"):
+            for p in opts.pred_probs:
+                arr, pnotes = load_pred_probs(p, ds.n_rows, ds.class_names)
+                pp_list.append(arr)
+                notes.extend(pnotes)
+        pred_probs = np.mean(pp_list, axis=0).astype(np.float32) if len(pp_list) > 1 else pp_list[0]
+        model_info = {"requested": opts.model.value, "used": "pred_probs",
+                      "files": [str(p) for p in opts.pred_probs],
+                      "reason": "pred_probs supplied: no model trained" +
+                      (f"; {len(pp_list)} models ensembled" if len(pp_list) > 1 else "")}
+        fold_seconds: list[float] = []
+    else:
+        if opts.model is ModelName.auto:
+            if ds.features is None:
+                raise ConfigError("no feature columns to train on; pass --features, or --pred-probs FILE")
+            used, reason = resolve_auto(ds)
+            rep.info(f"model auto -> {used.value}: {reason}")
+        else:
+            used, reason = opts.model, "chosen with --model"
+        with timer.stage("oof"):
+            oof = out_of_fold(ds, used, folds=opts.folds, seed=opts.seed, jobs=opts.jobs, reporter=rep)
+        pred_probs, rare, fold_seconds = oof.pred_probs, oof.rare_classes, oof.seconds_per_fold
+        model_info = {"requested": opts.model.value, "used": used.value, "reason": reason,
+                      "warnings": oof.warnings}
+        oof_acc = float((pred_probs.argmax(1) == ds.labels)[ds.labels >= 0].mean())
+        model_info["oof_accuracy_vs_given_labels"] = round(oof_acc, 4)
+    if rare:
+        names = ", ".join(f"{ds.class_names[c]!r}" for c in rare)
+        rep.warning(f"classes with fewer than {opts.folds} rows are not assessed: {names}")
+    results, skipped, knn_info = _run_checks(ds, pred_probs, rare, pp_list, opts, rep, timer)
+    label_res = results.pop("_label_result")
+    issues = _issues_frame(ds, label_res, results)
+    summary = _summary(ds, label_res, results, skipped, rare, opts)
+    gates = evaluate_gates(opts.fail_above, summary, skipped)
+    exit_code = 0 if gates["passed"] else 1
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "labelaudit", "version": __version__},
+        "libraries": library_versions(),
+        "command": list(command) if command is not None else None,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "input": {"path": str(path.resolve()), "name": path.name, "format": source.format,
+                  "bytes": path.stat().st_size, "sha256": sha, "rows": ds.n_rows},
+        "labels_file": _file_facts(opts.labels_file),
+        "pred_probs_files": [_file_facts(p) for p in opts.pred_probs],
+        "label_column": ds.label_column,
+        "id_column": ds.id_column,
+        "data_kind": ds.kind,
+        "feature_columns": ds.features.source_columns if ds.features is not None else [],
+        "n_features": ds.features.n_features if ds.features is not None else 0,
+        "notes": notes,
+        "classes": [{"name": _jsonable(c), "count": int(n)} for c, n in zip(ds.class_names, ds.class_counts)],
+        "options": opts.to_json(),
+        "config_file": config_file,
+        "model": model_info,
+        "folds": opts.folds,
+        "seed": opts.seed,
+        "fold_seconds": [round(s, 4) for s in fold_seconds],
+        "checks": {"run": [c for c in opts.checks if c not in skipped], "skipped": skipped},
+        "knn": knn_info,
+        "timings": timer.seconds,
+        "summary": summary,
+        "gates": gates,
+        "exit_code": exit_code,
+    }
+    return Audit(manifest, issues, pred_probs)
+
+
+def _file_facts(p: Path | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {"path": str(Path(p).resolve()), "bytes": Path(p).stat().st_size, "sha256": file_sha256(Path(p))}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: Reporter, timer: _Timer):
+    results: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    wanted = list(opts.checks)
+    fs = ds.features
+    has_features = fs is not None and fs.n_features > 0
+    knn_info: dict[str, Any] | None = None
+    graph = None
+    need_graph = has_features and any(c in ck.KNN_CHECKS for c in wanted) and ds.n_rows > 2
+    if need_graph:
+        with timer.stage("knn"):
+            rep.start("knn", message="building the shared KNN graph")
+            try:
+                M, metric = knn_matrix(fs, standardize=ds.kind == "tabular", seed=opts.seed)
+                graph = build_knn_graph(M, metric, method=opts.knn, seed=opts.seed, threads=opts.jobs or 0)
+            except (ValueError, MemoryError, RuntimeError) as err:
+                raise CheckError(f"building the KNN graph failed: {err}; try --knn approx or fewer --checks") from err
+            del M
+            knn_info = {"k": graph.k, "metric": graph.metric, "method": graph.method}
+            rep.end("knn", f"KNN graph: {graph.method}, {graph.metric}")
+    # the label check always runs: suggested labels and ranking come from it
+    with timer.stage("check:label"):
+        rep.start("check:label", message="finding label issues")
+        results["_label_result"] = _guard("label", find_label_issues, ds.labels, pred_probs, rare, pp_list)
+        rep.end("check:label")
+    for name in wanted:
+        if name == "label":
+            continue
+        reason = None
+        if name in ck.KNN_CHECKS and name != "outlier" and graph is None:
+            reason = "needs feature columns (none given)" if not has_features else "needs at least 3 rows"
+        if name == "null" and not has_features:
+            reason = "needs feature columns (none given)"
+        if reason:
+            skipped[name] = reason
+            rep.info(f"check {name} skipped: {reason}")
+            continue
+        with timer.stage(f"check:{name}"):
+            rep.start(f"check:{name}", message=f"check {name}")
+            if name == "outlier":
+                res = (_guard(name, ck.outlier_from_knn, graph) if graph is not None
+                       else _guard(name, ck.outlier_from_pred_probs, ds.labels, pred_probs))
+            elif name == "near_duplicate":
+                res = _guard(name, ck.near_duplicate, graph)
+            elif name == "non_iid":
+                res = _guard(name, ck.non_iid, graph, opts.seed)
+            elif name == "class_imbalance":
+                res = _guard(name, ck.class_imbalance, ds.labels, ds.n_classes, ds.class_names)
+            else:
+                res = _guard(name, ck.null_check, fs.null_fraction)
+            results[name] = res
+            rep.end(f"check:{name}")
+    return results, skipped, knn_info
+
+
+def _guard(name: str, fn, *args):
+    """Run one check; any failure stops the scan loudly instead of leaving a missing column."""
+    try:
+        return fn(*args)
+    except LabelAuditError:
+        raise
+    except (ValueError, ArithmeticError, IndexError, MemoryError, RuntimeError, TypeError) as err:
+        raise CheckError(f"check '{name}' failed: {err}; report this with the command you ran") from err
+
+
+def _class_values(ds: Dataset, codes: np.ndarray) -> list[Any]:
+    names = ds.class_names
+    return [names[c] if c >= 0 else None for c in codes]
+
+
+def _issues_frame(ds: Dataset, label_res, results: dict[str, ck.CheckResult]) -> pd.DataFrame:
+    n = ds.n_rows
+    cols: dict[str, Any] = {"row": np.arange(n, dtype=np.int64)}
+    if ds.ids is not None:
+        cols["id"] = pd.array(list(ds.ids))
+    cols["given_label"] = pd.array(_class_values(ds, ds.labels))
+    cols["suggested_label"] = pd.array(_class_values(ds, label_res.suggested))
+    lc = label_res.check
+    cols["label_quality"] = lc.scores.astype(np.float64)
+    cols["is_label_issue"] = lc.is_issue.astype(bool)
+    cols["label_assessed"] = label_res.assessable.astype(bool)
+    for name in ck.ALL_CHECKS:
+        res = results.get(name)
+        if res is None or name == "label":
+            continue
+        cols[f"{name}_score"] = np.asarray(res.scores, dtype=np.float64)
+        cols[f"is_{name}_issue"] = np.asarray(res.is_issue, dtype=bool)
+        for extra, values in res.extra_columns.items():
+            vals = pd.array(np.asarray(values), dtype="Int64")
+            vals[np.asarray(values) < 0] = pd.NA
+            cols[extra] = vals
+    # rank: flagged rows first, then by label quality; 1 = most likely mislabelled
+    q = np.where(np.isnan(lc.scores), np.inf, lc.scores)
+    order = np.lexsort((np.arange(n), q, ~lc.is_issue))
+    rank = pd.array([pd.NA] * n, dtype="Int64")
+    assessed_order = order[label_res.assessable[order]]
+    rank[assessed_order] = np.arange(1, len(assessed_order) + 1)
+    cols["rank"] = rank
+    return pd.DataFrame(cols)
+
+
+def _summary(ds: Dataset, label_res, results, skipped, rare, opts: ScanOptions) -> dict[str, Any]:
+    n = ds.n_rows
+    assessed = int(label_res.assessable.sum())
+    lc = label_res.check
+    checks: dict[str, Any] = {
+        "label": {
+            "count": lc.count,
+            "rate": round(lc.count / assessed, 6) if assessed else 0.0,
+            "denominator": "assessed rows",
+            "estimator": lc.info["estimator"],
+            "score": lc.info["score"],
+            "estimated_noise_rate": round(label_res.estimated_noise_rate, 6),
+        }
+    }
+    for name, res in results.items():
+        info = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in res.info.items()}
+        checks[name] = {"count": res.count, "rate": round(res.count / n, 6), "denominator": "rows", **info}
+    per_class = []
+    flagged = lc.is_issue
+    for c, cname in enumerate(ds.class_names):
+        in_class = ds.labels == c
+        n_c = int(in_class.sum())
+        f_c = int((flagged & in_class).sum())
+        sugg = label_res.suggested[flagged & in_class]
+        top = None
+        if len(sugg):
+            vals, counts = np.unique(sugg, return_counts=True)
+            top = _jsonable(ds.class_names[int(vals[np.argmax(counts)])])
+        per_class.append({
+            "class": _jsonable(cname), "rows": n_c, "flagged": f_c,
+            "rate": round(f_c / n_c, 6) if n_c else 0.0, "assessed": c not in rare,
+            "most_common_suggested": top,
+        })
+    return {
+        "rows": n,
+        "classes": ds.n_classes,
+        "labeled_rows": int((ds.labels >= 0).sum()),
+        "assessed_rows": assessed,
+        "not_assessed": {
+            "missing_label": int((ds.labels < 0).sum()),
+            "rare_classes": [{"class": _jsonable(ds.class_names[c]), "rows": int(ds.class_counts[c])} for c in rare],
+            "reason": f"classes with fewer than {opts.folds} labeled rows (--folds) cannot be judged",
+        },
+        "checks": checks,
+        "skipped_checks": skipped,
+        "per_class": per_class,
+    }
+
+
+def evaluate_gates(thresholds: dict[str, float], summary: dict[str, Any], skipped: dict[str, str]) -> dict[str, Any]:
+    """One result per gate: the check's rate against its threshold (rate > threshold fails)."""
+    results = []
+    for name, limit in thresholds.items():
+        if name in skipped:
+            raise ConfigError(f"--fail-above gates '{name}', but that check was skipped: {skipped[name]}")
+        rate = float(summary["checks"][name]["rate"])
+        results.append({"check": name, "threshold": limit, "rate": rate, "passed": rate <= limit})
+    return {"thresholds": dict(thresholds), "results": results, "passed": all(r["passed"] for r in results)}
