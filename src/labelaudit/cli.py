@@ -1,0 +1,223 @@
+"""The command line: the only typer module. Parses options, calls the API, renders, maps errors to exit codes.
+
+Exit codes (never renumbered): 0 ran and every gate passed; 1 ran and a gate failed;
+2 usage, configuration or input error; 3 internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from labelaudit._version import __version__
+from labelaudit.errors import ConfigError, LabelAuditError, OutputError
+
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ran and every gate passed; 1 ran and a gate failed (e.g. label-issue rate above "
+    "--fail-above); 2 usage, configuration or input error; 3 internal error."
+)
+ISSUES_URL = "https://github.com/labelaudit/labelaudit/issues"
+
+app = typer.Typer(
+    name="labelaudit",
+    help="Find wrong labels in classification datasets, review them, and fix them.\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def exit_code_for(err: BaseException) -> int:
+    """The one place that maps errors to exit codes."""
+    if isinstance(err, LabelAuditError):
+        return err.exit_code
+    if isinstance(err, KeyboardInterrupt):
+        return 130
+    return EXIT_INTERNAL
+
+
+def error_line(err: BaseException) -> str:
+    if isinstance(err, LabelAuditError):
+        return f"error: {err}"
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted: nothing was written"
+    return (
+        f"internal error: {type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''} "
+        f"(a bug in labelaudit; set LABELAUDIT_DEBUG=1 for the traceback and report it at {ISSUES_URL})"
+    )
+
+
+def _fail(err: BaseException) -> NoReturn:
+    from labelaudit.console import make_consoles
+
+    _, err_console = make_consoles()
+    if os.environ.get("LABELAUDIT_DEBUG") and not isinstance(err, LabelAuditError):
+        err_console.print(traceback.format_exc(), markup=False, highlight=False)
+    err_console.print(error_line(err), markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(exit_code_for(err))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"labelaudit {__version__}")
+        raise typer.Exit(0)
+
+
+def _allowed_options() -> dict[str, set[str]]:
+    import click
+
+    root = typer.main.get_command(app)
+    assert isinstance(root, click.Group)
+    out = {}
+    for name, cmd in root.commands.items():
+        out[name] = {p.name for p in cmd.params if isinstance(p, click.Option) and p.name and p.name != "help"}
+    return out
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Options file (default: labelaudit.toml, or "
+                                                "[tool.labelaudit] in pyproject.toml, in this or a parent directory).",
+                                                dir_okay=False)] = None,
+) -> None:
+    """Find wrong labels in classification datasets, review them, and fix them."""
+    from labelaudit.config import load_config, to_default_map
+
+    try:
+        path, data = load_config(config, Path.cwd())
+        if path is not None and data:
+            ctx.default_map = to_default_map(path, data, _allowed_options())
+        ctx.meta["config_file"] = str(path) if path is not None and data else None
+    except LabelAuditError as err:
+        _fail(err)
+
+
+def _audit_dirs(data: list[Path], out: Path | None) -> list[Path]:
+    from labelaudit.audit import default_audit_dir
+
+    if len(data) == 1:
+        return [out if out is not None else default_audit_dir(data[0])]
+    base = out if out is not None else Path.cwd()
+    dirs = [base / f"{p.stem}.labelaudit" for p in data]
+    seen: dict[Path, Path] = {}
+    for p, d in zip(data, dirs, strict=True):
+        if d in seen:
+            raise ConfigError(f"{seen[d]} and {p} would both write {d.name}; rename one or scan them separately")
+        seen[d] = p
+    return dirs
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def scan(
+    ctx: typer.Context,
+    data: Annotated[list[Path], typer.Argument(help="Data file(s): CSV/TSV, Parquet, JSON Lines, Feather/Arrow, NPY, NPZ.",
+                                                show_default=False)],
+    label: Annotated[str | None, typer.Option(help="Label column (default: the one named label/labels/target/class/y).")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="Labels file for NPY features: NPY, CSV or text, one per row.")] = None,
+    features: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all but label and id).")] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Row id column, carried into every output.")] = None,
+    text: Annotated[str | None, typer.Option(help="Text column, featurised with TF-IDF.")] = None,
+    pred_probs: Annotated[list[Path] | None, typer.Option("--pred-probs", help="Out-of-sample probabilities (NPY, or CSV/Parquet "
+                                                          "with one column per class); repeat to ensemble. Skips training.")] = None,
+    model: Annotated[str, typer.Option(help="auto, hgb, logreg, knn or rf.")] = "auto",
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed: same input + same seed = identical outputs.")] = 0,
+    checks: Annotated[str, typer.Option(help="Comma-separated checks: label, outlier, near_duplicate, non_iid, "
+                                        "class_imbalance, null (or all).")] = "all",
+    out: Annotated[Path | None, typer.Option("--out", help="Audit directory (default: <input stem>.labelaudit here); "
+                                             "with several inputs, the folder that holds one audit per input.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing audit.")] = False,
+    fail_above: Annotated[list[str] | None, typer.Option("--fail-above", help="Gate: exit 1 when the label-issue rate is above "
+                                                         "RATE (0.05 = 5 %); CHECK=RATE gates another check. Repeatable.")] = None,
+    format: Annotated[OutputFormat, typer.Option("--format", help="table for people, json (stdout only) for machines.")] = OutputFormat.table,
+    top: Annotated[int, typer.Option(help="How many of the worst rows to show.")] = 10,
+    jobs: Annotated[int | None, typer.Option(help="Parallel fold fits (default: by data size, at most the cores).")] = None,
+    knn: Annotated[str, typer.Option(help="KNN graph: auto, exact or approx.")] = "auto",
+    encoding: Annotated[str | None, typer.Option(help="Encoding of CSV/TSV/text inputs (default utf-8).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary; errors and warnings only.")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="With several inputs, stop at the first that fails.")] = False,
+) -> None:
+    """Audit labels: out-of-fold probabilities, confident learning and data checks; write an audit directory."""
+    from labelaudit.console import ProgressPrinter, make_consoles, render_batch, render_summary, render_top
+    from labelaudit.io.atomic import check_writable
+    from labelaudit.options import ScanOptions
+    from labelaudit.scan import scan as run_scan
+
+    stdout, stderr = make_consoles()
+    try:
+        options = ScanOptions(
+            label=label, labels_file=labels, id_column=id, features=features, text=text,
+            pred_probs=tuple(pred_probs or ()), model=model, folds=folds, seed=seed, checks=checks,
+            jobs=jobs, knn=knn, encoding=encoding, fail_above=list(fail_above or []),
+        )
+        dirs = _audit_dirs(data, out)
+        if len(data) > 1 and out is not None and not out.is_dir():
+            raise OutputError(f"--out {out} must be an existing directory when scanning several files")
+    except LabelAuditError as err:
+        _fail(err)
+    command = ["labelaudit", *sys.argv[1:]]
+    reports: list[dict[str, Any]] = []
+    worst = EXIT_OK
+    for path, target in zip(data, dirs, strict=True):
+        prefix = f"{path.name}: " if len(data) > 1 else ""
+        try:
+            check_writable(target, force=force, what="audit directory")
+            with ProgressPrinter(stderr, quiet=quiet, prefix=prefix) as progress:
+                audit = run_scan(path, options, progress=progress, command=command,
+                                 config_file=ctx.meta.get("config_file"))
+                audit.save(target, force=force)
+        except (LabelAuditError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - mapped to an exit code
+            code = exit_code_for(err)
+            if len(data) == 1 or isinstance(err, KeyboardInterrupt):
+                _fail(err)
+            stderr.print(f"{prefix}{error_line(err)}", markup=False, highlight=False, soft_wrap=True)
+            reports.append({"input": str(path), "exit_code": code, "error": str(err)})
+            worst = max(worst, code)
+            if fail_fast:
+                break
+            continue
+        worst = max(worst, audit.exit_code)
+        lab = audit.summary["checks"]["label"]
+        reports.append({"input": str(path), "exit_code": audit.exit_code, "audit": str(target),
+                        "count": lab["count"], "rate": lab["rate"], "summary": audit.summary, "gates": audit.gates,
+                        "model": audit.manifest["model"]["used"]})
+        if format is OutputFormat.table and not quiet:
+            render_summary(stdout, audit.manifest, str(target))
+            render_top(stdout, audit.issues, audit.manifest, top)
+    if format is OutputFormat.json:
+        typer.echo(json.dumps({"schema_version": 1, "tool_version": __version__, "exit_code": worst,
+                               "audits": reports}, indent=2, default=str))
+    elif len(data) > 1 and not quiet:
+        render_batch(stdout, reports)
+    raise typer.Exit(worst)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: nothing was written\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,161 @@
+"""The only module that uses rich: progress on stderr, summary and tables on stdout."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from labelaudit.progress import ProgressEvent
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def make_consoles() -> tuple[Console, Console]:
+    """Fresh consoles bound to the current sys.stdout/sys.stderr (CliRunner swaps them)."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False), Console(file=sys.stderr, highlight=False)
+
+
+class ProgressPrinter:
+    """A progress callback: live bars on a terminal, one plain line per stage otherwise."""
+
+    def __init__(self, console: Console, *, quiet: bool = False, prefix: str = "") -> None:
+        self.console = console
+        self.quiet = quiet
+        self.prefix = prefix
+        self.live = console.is_terminal and not quiet
+        self._progress: Progress | None = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> ProgressPrinter:
+        if self.live:
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(), console=self.console, transient=True,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, ev: ProgressEvent) -> None:
+        if ev.kind == "warning":
+            self.console.print(Text(f"warning: {self.prefix}{ev.message}", style="yellow"))
+            return
+        if self.quiet:
+            return
+        if ev.kind == "info":
+            self.console.print(Text(f"{self.prefix}{ev.message}", style="dim"))
+            return
+        if self._progress is not None:
+            if ev.kind == "start":
+                self._tasks[ev.stage] = self._progress.add_task(self.prefix + ev.message, total=ev.total)
+            elif ev.kind == "advance" and ev.stage in self._tasks:
+                self._progress.update(self._tasks[ev.stage], completed=ev.completed, description=self.prefix + ev.message)
+            elif ev.kind == "end" and ev.stage in self._tasks:
+                self._progress.remove_task(self._tasks.pop(ev.stage))
+                if ev.message:
+                    self.console.print(Text(f"{self.prefix}{ev.message}", style="dim"))
+            return
+        if ev.kind in ("advance",) or (ev.kind == "end" and ev.message):
+            self.console.print(Text(f"{self.prefix}{ev.message}", style="dim"))
+        elif ev.kind == "start":
+            self.console.print(Text(f"{self.prefix}{ev.message} …", style="dim"))
+
+
+def _pct(rate: float) -> str:
+    return f"{100 * rate:.1f} %"
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def render_summary(console: Console, manifest: dict[str, Any], audit_path: str | None) -> None:
+    s = manifest["summary"]
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    lines.add_row("input", f"{manifest['input']['name']}  ({s['rows']} rows, {s['classes']} classes)")
+    model = manifest["model"]
+    lines.add_row("model", f"{model['used']}" + (f" (auto: {model['reason']})" if model["requested"] == "auto" else ""))
+    na = s["not_assessed"]
+    extra = []
+    if na["missing_label"]:
+        extra.append(f"{na['missing_label']} without label")
+    if na["rare_classes"]:
+        extra.append("classes too small: " + ", ".join(f"{c['class']} ({c['rows']})" for c in na["rare_classes"]))
+    lines.add_row("assessed", f"{s['assessed_rows']} rows" + (f"  [yellow]not assessed: {'; '.join(extra)}[/]" if extra else ""))
+    lab = s["checks"]["label"]
+    lines.add_row("label issues", f"[bold]{lab['count']}[/] ({_pct(lab['rate'])} of assessed rows); "
+                  f"estimated noise rate {_pct(lab['estimated_noise_rate'])}")
+    for name, c in s["checks"].items():
+        if name == "label":
+            continue
+        detail = ""
+        if name == "non_iid":
+            detail = f"  p = {c['p_value']:.3g}" + (" (data order is not i.i.d.)" if c["significant"] else "")
+        if name == "near_duplicate":
+            detail = f"  in {c['sets']} sets"
+        if name == "class_imbalance" and c["rare_classes"]:
+            detail = "  rare: " + ", ".join(map(str, c["rare_classes"]))
+        lines.add_row(name, f"{c['count']} ({_pct(c['rate'])}){detail}")
+    for name, why in s["skipped_checks"].items():
+        lines.add_row(name, f"[dim]skipped: {why}[/]")
+    for g in manifest["gates"]["results"]:
+        mark = "[green]pass[/]" if g["passed"] else "[red]FAIL[/]"
+        lines.add_row(f"gate {g['check']}", f"{mark}  {_pct(g['rate'])} vs limit {_pct(g['threshold'])}")
+    total = sum(v for v in manifest["timings"].values())
+    lines.add_row("time", f"{total:.1f} s")
+    if audit_path:
+        lines.add_row("audit", audit_path)
+    console.print(Panel(lines, title="labelaudit scan", expand=False))
+
+
+def render_top(console: Console, issues, manifest: dict[str, Any], top: int) -> None:
+    if top <= 0:
+        return
+    flagged = issues[issues["is_label_issue"]].sort_values("rank").head(top)
+    if flagged.empty:
+        console.print("No label issues found.")
+        return
+    table = Table(title=f"Top {len(flagged)} suspected label errors (label_quality: lower = more likely wrong)")
+    table.add_column("rank", justify="right")
+    table.add_column("row", justify="right")
+    if "id" in issues.columns:
+        table.add_column("id")
+    table.add_column("given")
+    table.add_column("suggested")
+    table.add_column("label_quality", justify="right")
+    other = [c for c in issues.columns if c.startswith("is_") and c != "is_label_issue"]
+    table.add_column("other issues")
+    for _, r in flagged.iterrows():
+        also = ", ".join(c[3:-6] for c in other if bool(r[c]))
+        cells = [str(r["rank"]), str(r["row"])]
+        if "id" in issues.columns:
+            cells.append(_fmt(r["id"]))
+        cells += [_fmt(r["given_label"]), _fmt(r["suggested_label"]), _fmt(float(r["label_quality"])), also]
+        table.add_row(*[Text(c) for c in cells])
+    console.print(table)
+
+
+def render_batch(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(title="labelaudit batch")
+    for col in ("input", "exit", "label issues", "rate", "audit / error"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(Text(r["input"]), str(r["exit_code"]), _fmt(r.get("count")),
+                      _pct(r["rate"]) if r.get("rate") is not None else "–", Text(r.get("audit") or r.get("error", "")))
+    console.print(table)
