@@ -79,13 +79,10 @@ def _version(value: bool) -> None:
 
 
 def _allowed_options() -> dict[str, set[str]]:
-    import click
-
     root = typer.main.get_command(app)
-    assert isinstance(root, click.Group)
     out = {}
-    for name, cmd in root.commands.items():
-        out[name] = {p.name for p in cmd.params if isinstance(p, click.Option) and p.name and p.name != "help"}
+    for name, cmd in getattr(root, "commands", {}).items():
+        out[name] = {p.name for p in cmd.params if p.param_type_name == "option" and p.name and p.name != "help"}
     return out
 
 

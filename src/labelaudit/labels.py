@@ -12,7 +12,8 @@ their score is NaN and they are never flagged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +32,8 @@ class LabelResult:
     confident_joint: np.ndarray
     """K x K calibrated joint counts of (given, true) labels over assessed rows."""
     estimated_noise_rate: float
+    warnings: list[str] = field(default_factory=list)
+    """cleanlab's warnings, passed on to the progress callback instead of Python's warning system."""
 
 
 def find_label_issues(
@@ -39,6 +42,15 @@ def find_label_issues(
     rare: list[int],
     pred_probs_list: list[np.ndarray] | None = None,
 ) -> LabelResult:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _find(labels, pred_probs, rare, pred_probs_list)
+    # rare classes are handled (not assessed) by labelaudit; cleanlab's note about them is noise
+    result.warnings = sorted({str(w.message) for w in caught if "too few examples" not in str(w.message)})
+    return result
+
+
+def _find(labels, pred_probs, rare, pred_probs_list) -> LabelResult:
     from cleanlab.count import compute_confident_joint
     from cleanlab.filter import find_label_issues as cl_find
     from cleanlab.rank import get_label_quality_ensemble_scores, get_label_quality_scores

@@ -193,6 +193,8 @@ def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: 
     with timer.stage("check:label"):
         rep.start("check:label", message="finding label issues")
         results["_label_result"] = _guard("label", find_label_issues, ds.labels, pred_probs, rare, pp_list)
+        for w in results["_label_result"].warnings:
+            rep.warning(f"cleanlab: {w}")
         rep.end("check:label")
     for name in wanted:
         if name == "label":

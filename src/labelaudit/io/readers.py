@@ -178,7 +178,7 @@ def load_npy(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as err:
-        if "allow_pickle" in str(err) or "Object arrays" in str(err):
+        if any(t in str(err) for t in ("allow_pickle", "Object arrays", "Python objects")):
             raise InputError(f"{path} {PICKLE_REFUSED}") from None
         raise InputError(f"{path}: not a valid NPY file ({_short(err)})") from None
     except OSError as err:
