@@ -1,0 +1,101 @@
+"""Property tests (hypothesis) for invariants of encoding, checks, gates and the audit table."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from labelaudit import checks as ck
+from labelaudit.dataset import encode_labels
+from labelaudit.knn import build_knn_graph
+from labelaudit.oof import assign_folds
+from labelaudit.options import parse_fail_above
+from labelaudit.scan import evaluate_gates
+
+labels_st = st.lists(st.one_of(st.sampled_from(["a", "b", "c"]), st.none()), min_size=3, max_size=60).filter(
+    lambda xs: len({x for x in xs if x is not None}) >= 2
+)
+
+
+@given(labels_st)
+def test_encoding_roundtrips_and_keeps_missing(values):
+    codes, classes = encode_labels(np.array(values, dtype=object), "labels")
+    assert classes == sorted(classes)
+    decoded = [classes[c] if c >= 0 else None for c in codes]
+    assert decoded == values
+
+
+@given(st.lists(st.integers(0, 3), min_size=20, max_size=200), st.integers(2, 6), st.integers(0, 10**6))
+def test_folds_cover_every_labeled_row_once(labels, folds, seed):
+    y = np.array(labels)
+    counts = np.bincount(y, minlength=4)
+    rare = [int(c) for c in np.flatnonzero(counts < folds) if counts[c] > 0]
+    if len(set(y.tolist()) - set(rare)) < 1:
+        return
+    fold = assign_folds(y, rare, folds, seed)
+    assert ((fold >= 0) & (fold < folds)).all()
+    assert np.array_equal(fold, assign_folds(y, rare, folds, seed))  # seed reproduces
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(5, 80), st.integers(2, 8), st.integers(0, 1000))
+def test_knn_graph_and_checks_invariants(n, d, seed):
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(n, d)).astype(np.float32)
+    M[1] = M[0]
+    metric = "cosine" if d > 3 else "euclidean"
+    if metric == "cosine":
+        M /= np.linalg.norm(M, axis=1, keepdims=True)
+    g = build_knn_graph(M, metric, k=min(10, n - 1))
+    assert g.indices.shape == (n, min(10, n - 1))
+    assert not (g.indices == np.arange(n)[:, None]).any()  # never itself
+    assert (np.diff(g.distances, axis=1) >= -1e-6).all()  # ascending
+    for res in (ck.outlier_from_knn(g), ck.near_duplicate(g), ck.non_iid(g, seed)):
+        assert res.scores.shape == (n,) and res.is_issue.shape == (n,)
+        assert np.all((res.scores >= 0) & (res.scores <= 1))
+    dup = ck.near_duplicate(g)
+    sets = dup.extra_columns["near_duplicate_set"]
+    assert ((sets >= 0) == dup.is_issue).all()
+    assert sets[0] == sets[1] >= 0
+
+
+@given(st.dictionaries(st.sampled_from(["label", "outlier", "null"]), st.floats(0, 1), min_size=1),
+       st.floats(0, 1))
+def test_gate_fails_exactly_when_rate_exceeds_threshold(thresholds, rate):
+    summary = {"checks": {k: {"rate": rate} for k in ("label", "outlier", "null")}}
+    g = evaluate_gates(parse_fail_above(thresholds), summary, {})
+    assert g["passed"] == all(rate <= t for t in thresholds.values())
+    assert len(g["results"]) == len(thresholds)
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=50))
+def test_null_scores_are_one_minus_missing_fraction(fracs):
+    res = ck.null_check(np.array(fracs, dtype=np.float32))
+    assert np.allclose(res.scores, 1 - np.array(fracs, dtype=np.float32))
+    assert res.count == sum(f >= 1.0 for f in np.array(fracs, dtype=np.float32))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(n=st.integers(30, 120), k=st.integers(2, 4), seed=st.integers(0, 100))
+def test_issues_table_has_one_row_per_input_row_in_order(tmp_path_factory, n, k, seed):
+    import pandas as pd
+
+    import labelaudit
+
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([np.arange(k).repeat(6), rng.integers(0, k, n)])
+    X = rng.normal(size=(len(y), 3)) + y[:, None]
+    p = tmp_path_factory.mktemp("prop") / "d.parquet"
+    pd.DataFrame(X, columns=list("abc")).assign(label=y).to_parquet(p, index=False)
+    audit = labelaudit.scan(p, model="logreg", folds=3, seed=seed)
+    iss = audit.issues
+    assert len(iss) == len(y) and iss["row"].tolist() == list(range(len(y)))
+    assert iss["given_label"].tolist() == y.tolist()
+    ranks = iss["rank"].dropna().astype(int).sort_values().tolist()
+    assert ranks == list(range(1, int(iss["label_assessed"].sum()) + 1))
+    flagged_ranks = iss.loc[iss["is_label_issue"], "rank"].astype(int)
+    if len(flagged_ranks):  # flagged rows hold the top ranks
+        assert flagged_ranks.max() == len(flagged_ranks)
+    assert np.allclose(audit.pred_probs.sum(axis=1), 1, atol=1e-5)
+    assert audit.summary["checks"]["label"]["count"] == int(iss["is_label_issue"].sum())
