@@ -38,10 +38,15 @@ def main() -> None:
     df["label"] = [NAMES[c] for c in noisy]
     df.to_parquet(HERE / "digits_noisy.parquet", index=False, compression="zstd")
     df.to_csv(HERE / "digits_noisy.csv", index=False)
-    truth = pd.DataFrame({
-        "row": np.arange(len(y)), "id": ids,
-        "true_label": [NAMES[c] for c in y], "given_label": [NAMES[c] for c in noisy], "is_noisy": flip,
-    })
+    truth = pd.DataFrame(
+        {
+            "row": np.arange(len(y)),
+            "id": ids,
+            "true_label": [NAMES[c] for c in y],
+            "given_label": [NAMES[c] for c in noisy],
+            "is_noisy": flip,
+        }
+    )
     truth.to_csv(HERE / "digits_truth.csv", index=False)
     emb = PCA(n_components=16, random_state=0).fit_transform(digits.data).astype(np.float32)
     np.save(HERE / "digits_embeddings.npy", emb, allow_pickle=False)

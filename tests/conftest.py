@@ -74,4 +74,6 @@ def invoke(runner: CliRunner, args: list[str]):
 
 def leftovers(folder: Path) -> list[str]:
     """Audit directories or temporary files a failed run must not leave."""
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".labelaudit") or p.name.startswith(".labelaudit-tmp"))
+    return sorted(
+        p.name for p in folder.iterdir() if p.name.endswith(".labelaudit") or p.name.startswith(".labelaudit-tmp")
+    )

@@ -45,20 +45,30 @@ def test_header_only(runner, workdir):
 def test_missing_label_column(runner, workdir, frame):
     p = workdir / "d.csv"
     frame.to_csv(p, index=False)
-    line = run_bad(runner, workdir, [p, "--label", "kind"], p, "--label column 'kind' not found in d.csv; columns are: id, a, b")
+    line = run_bad(
+        runner, workdir, [p, "--label", "kind"], p, "--label column 'kind' not found in d.csv; columns are: id, a, b"
+    )
     assert "label" in line
 
 
 def test_all_labels_missing(runner, workdir, frame):
     p = workdir / "d.csv"
     frame.assign(label=np.nan).to_csv(p, index=False)
-    run_bad(runner, workdir, [p], p, "label column 'label' has no values (every label is missing); fill in labels before auditing")
+    run_bad(
+        runner,
+        workdir,
+        [p],
+        p,
+        "label column 'label' has no values (every label is missing); fill in labels before auditing",
+    )
 
 
 def test_one_class(runner, workdir, frame):
     p = workdir / "d.csv"
     frame.assign(label="cat").to_csv(p, index=False)
-    run_bad(runner, workdir, [p], p, "label column 'label' has a single class ('cat'); an audit needs at least two classes")
+    run_bad(
+        runner, workdir, [p], p, "label column 'label' has a single class ('cat'); an audit needs at least two classes"
+    )
 
 
 def test_class_with_single_row_leaves_one_assessable_class(runner, workdir, frame):
@@ -89,8 +99,13 @@ def test_class_with_single_row_among_others_is_reported_not_flagged(runner, work
 def test_labels_file_wrong_length(runner, workdir):
     np.save(workdir / "x.npy", np.random.default_rng(0).normal(size=(50, 4)))
     (workdir / "y.txt").write_text("\n".join(["a", "b"] * 20))
-    run_bad(runner, workdir, [workdir / "x.npy", "--labels", workdir / "y.txt"], workdir / "x.npy",
-            "labels file y.txt has 40 rows but x.npy has 50; give one label per row, in the same order")
+    run_bad(
+        runner,
+        workdir,
+        [workdir / "x.npy", "--labels", workdir / "y.txt"],
+        workdir / "x.npy",
+        "labels file y.txt has 40 rows but x.npy has 50; give one label per row, in the same order",
+    )
 
 
 def test_npy_without_labels(runner, workdir):
@@ -107,26 +122,42 @@ def labels_only(workdir, frame):
 
 def test_pred_probs_wrong_rows(runner, workdir, labels_only):
     np.save(workdir / "pp.npy", np.full((10, 3), 1 / 3))
-    run_bad(runner, workdir, [labels_only, "--pred-probs", workdir / "pp.npy"], labels_only,
-            "pp.npy has 10 rows but the data has 240; give one row of probabilities per data row")
+    run_bad(
+        runner,
+        workdir,
+        [labels_only, "--pred-probs", workdir / "pp.npy"],
+        labels_only,
+        "pp.npy has 10 rows but the data has 240; give one row of probabilities per data row",
+    )
 
 
 def test_pred_probs_wrong_columns(runner, workdir, labels_only):
     np.save(workdir / "pp.npy", np.full((240, 4), 0.25))
-    run_bad(runner, workdir, [labels_only, "--pred-probs", workdir / "pp.npy"], labels_only,
-            "pp.npy has 4 columns but the labels have 3 classes (bird, cat, dog); give one column per class")
+    run_bad(
+        runner,
+        workdir,
+        [labels_only, "--pred-probs", workdir / "pp.npy"],
+        labels_only,
+        "pp.npy has 4 columns but the labels have 3 classes (bird, cat, dog); give one column per class",
+    )
 
 
 def test_pred_probs_not_summing_to_one(runner, workdir, labels_only):
     np.save(workdir / "pp.npy", np.full((240, 3), 0.5))
-    run_bad(runner, workdir, [labels_only, "--pred-probs", workdir / "pp.npy"], labels_only,
-            "pp.npy: rows must sum to 1, but 240 do not (row 0 sums to 1.5); give probabilities, not logits")
+    run_bad(
+        runner,
+        workdir,
+        [labels_only, "--pred-probs", workdir / "pp.npy"],
+        labels_only,
+        "pp.npy: rows must sum to 1, but 240 do not (row 0 sums to 1.5); give probabilities, not logits",
+    )
 
 
 def test_pred_probs_logits(runner, workdir, labels_only):
     np.save(workdir / "pp.npy", np.random.default_rng(0).normal(size=(240, 3)))
-    run_bad(runner, workdir, [labels_only, "--pred-probs", workdir / "pp.npy"], labels_only,
-            "has values outside [0, 1]")
+    run_bad(
+        runner, workdir, [labels_only, "--pred-probs", workdir / "pp.npy"], labels_only, "has values outside [0, 1]"
+    )
 
 
 def test_inf_features(runner, workdir, frame):
@@ -142,8 +173,13 @@ def test_nan_in_embeddings(runner, workdir):
     X[7, 2] = np.nan
     np.save(workdir / "e.npy", X)
     (workdir / "y.txt").write_text("\n".join(["a", "b", "c"] * 20))
-    run_bad(runner, workdir, [workdir / "e.npy", "--labels", workdir / "y.txt"], workdir / "e.npy",
-            "e.npy has NaN values in 1 rows (first: row 7); embeddings must be finite")
+    run_bad(
+        runner,
+        workdir,
+        [workdir / "e.npy", "--labels", workdir / "y.txt"],
+        workdir / "e.npy",
+        "e.npy has NaN values in 1 rows (first: row 7); embeddings must be finite",
+    )
 
 
 def test_nan_in_tabular_features_is_handled(runner, workdir, frame):
@@ -170,7 +206,13 @@ def test_wrong_extension(runner, workdir, frame):
 def test_pickled_npy_refused(runner, workdir):
     p = workdir / "evil.npy"
     np.save(p, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
-    run_bad(runner, workdir, [p, "--labels", p], p, "evil.npy holds pickled Python objects, which labelaudit refuses to load")
+    run_bad(
+        runner,
+        workdir,
+        [p, "--labels", p],
+        p,
+        "evil.npy holds pickled Python objects, which labelaudit refuses to load",
+    )
 
 
 def test_pickled_labels_refused(runner, workdir):
@@ -184,11 +226,21 @@ def test_pickled_labels_refused(runner, workdir):
 def test_unwritable_output_directory(runner, workdir, frame):
     p = workdir / "d.csv"
     frame.to_csv(p, index=False)
-    run_bad(runner, workdir, [p, "--out", workdir / "missing" / "a.labelaudit"], p,
-            f"directory {workdir / 'missing'} does not exist; create it or choose another output path")
+    run_bad(
+        runner,
+        workdir,
+        [p, "--out", workdir / "missing" / "a.labelaudit"],
+        p,
+        f"directory {workdir / 'missing'} does not exist; create it or choose another output path",
+    )
     (workdir / "file").write_text("x")
-    run_bad(runner, workdir, [p, "--out", workdir / "file" / "a.labelaudit"], p,
-            f"cannot write to directory {workdir / 'file'}; choose a writable output path")
+    run_bad(
+        runner,
+        workdir,
+        [p, "--out", workdir / "file" / "a.labelaudit"],
+        p,
+        f"cannot write to directory {workdir / 'file'}; choose a writable output path",
+    )
 
 
 def test_undecodable_bytes(runner, workdir):
@@ -211,8 +263,13 @@ def test_vector_lengths_differ(runner, workdir):
 
     t = pa.table({"emb": [[1.0, 2.0], [1.0, 2.0, 3.0]] * 10, "label": ["a", "b"] * 10})
     pq.write_table(t, workdir / "v.parquet")
-    run_bad(runner, workdir, [workdir / "v.parquet"], workdir / "v.parquet",
-            "vector column 'emb' has vectors of different lengths (2 in row 0, 3 in row 1)")
+    run_bad(
+        runner,
+        workdir,
+        [workdir / "v.parquet"],
+        workdir / "v.parquet",
+        "vector column 'emb' has vectors of different lengths (2 in row 0, 3 in row 1)",
+    )
 
 
 def test_internal_error_exit_3(runner, workdir, frame, monkeypatch):

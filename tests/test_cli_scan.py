@@ -160,8 +160,11 @@ def test_label_features_id_options(runner, workdir, frame):
 
 def test_text_column(runner, workdir):
     rng = np.random.default_rng(1)
-    words = {"sport": "goal match team score league", "tech": "code chip software cloud data",
-             "food": "recipe bake salt flavour cook"}
+    words = {
+        "sport": "goal match team score league",
+        "tech": "code chip software cloud data",
+        "food": "recipe bake salt flavour cook",
+    }
     rows = []
     for i in range(180):
         topic = list(words)[i % 3]
@@ -239,7 +242,10 @@ def test_out_and_force(runner, csv_file, workdir):
     assert res.exit_code == 0 and (target / "manifest.json").exists()
     res = invoke(runner, ["scan", csv_file, *FAST, "--out", target, "-q"])
     assert res.exit_code == 2
-    assert res.stderr.strip() == f"error: audit directory {target} already exists; pass --force to overwrite it or choose another path"
+    assert (
+        res.stderr.strip()
+        == f"error: audit directory {target} already exists; pass --force to overwrite it or choose another path"
+    )
     res = invoke(runner, ["scan", csv_file, *FAST, "--out", target, "-q", "--force"])
     assert res.exit_code == 0
 
@@ -260,11 +266,18 @@ def test_fail_above_table_shows_gate(runner, csv_file):
     assert "gate label" in res.stdout and "FAIL" in res.stdout
 
 
-@pytest.mark.parametrize("bad,msg", [
-    ("1.5", "--fail-above rate must be between 0 and 1 (got 1.5); 5 % is 0.05"),
-    ("abc", "--fail-above needs a rate between 0 and 1 such as 0.05 (got 'abc')"),
-    ("bogus=0.1", "--fail-above CHECK=RATE must be one of label, outlier, near_duplicate, non_iid, class_imbalance, null (got 'bogus')"),
-])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        ("1.5", "--fail-above rate must be between 0 and 1 (got 1.5); 5 % is 0.05"),
+        ("abc", "--fail-above needs a rate between 0 and 1 such as 0.05 (got 'abc')"),
+        (
+            "bogus=0.1",
+            "--fail-above CHECK=RATE must be one of label, outlier, near_duplicate, non_iid, "
+            "class_imbalance, null (got 'bogus')",
+        ),
+    ],
+)
 def test_fail_above_bad_values(runner, csv_file, bad, msg):
     res = invoke(runner, ["scan", csv_file, "--fail-above", bad])
     assert res.exit_code == 2

@@ -34,8 +34,9 @@ def test_sample_tabular_10pct_asymmetric_noise(truth):
 
 def test_sample_embeddings_10pct_asymmetric_noise(truth):
     # measured: precision 0.864, recall 0.888 (auto -> logreg)
-    audit = labelaudit.scan(SAMPLE / "digits_embeddings.npy", labels_file=SAMPLE / "digits_embedding_labels.csv",
-                            checks="label")
+    audit = labelaudit.scan(
+        SAMPLE / "digits_embeddings.npy", labels_file=SAMPLE / "digits_embedding_labels.csv", checks="label"
+    )
     p, r = precision_recall(audit.issues["is_label_issue"].to_numpy(), truth)
     assert p >= 0.80 and r >= 0.80, (p, r)
 

@@ -60,8 +60,7 @@ def test_knn_graph_and_checks_invariants(n, d, seed):
     assert sets[0] == sets[1] >= 0
 
 
-@given(st.dictionaries(st.sampled_from(["label", "outlier", "null"]), st.floats(0, 1), min_size=1),
-       st.floats(0, 1))
+@given(st.dictionaries(st.sampled_from(["label", "outlier", "null"]), st.floats(0, 1), min_size=1), st.floats(0, 1))
 def test_gate_fails_exactly_when_rate_exceeds_threshold(thresholds, rate):
     summary = {"checks": {k: {"rate": rate} for k in ("label", "outlier", "null")}}
     g = evaluate_gates(parse_fail_above(thresholds), summary, {})
@@ -76,7 +75,9 @@ def test_null_scores_are_one_minus_missing_fraction(fracs):
     assert res.count == sum(f >= 1.0 for f in np.array(fracs, dtype=np.float32))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(n=st.integers(30, 120), k=st.integers(2, 4), seed=st.integers(0, 100))
 def test_issues_table_has_one_row_per_input_row_in_order(tmp_path_factory, n, k, seed):
     import pandas as pd

@@ -147,7 +147,9 @@ def non_iid(graph: KnnGraph, seed: int) -> CheckResult:
     if p_value < NON_IID_SIGNIFICANCE:
         is_issue[int(np.argmin(scores))] = True
     return CheckResult(
-        "non_iid", scores, is_issue,
+        "non_iid",
+        scores,
+        is_issue,
         {"p_value": p_value, "significant": p_value < NON_IID_SIGNIFICANCE, "permutations": NON_IID_PERMUTATIONS},
     )
 
@@ -163,7 +165,9 @@ def class_imbalance(labels: np.ndarray, n_classes: int, class_names: list[Any]) 
     rare = np.flatnonzero(rel < CLASS_IMBALANCE_THRESHOLD)
     is_issue = labeled & np.isin(labels, rare)
     return CheckResult(
-        "class_imbalance", scores, is_issue,
+        "class_imbalance",
+        scores,
+        is_issue,
         {"rare_classes": [class_names[c] for c in rare], "threshold": CLASS_IMBALANCE_THRESHOLD},
     )
 

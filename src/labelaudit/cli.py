@@ -89,11 +89,18 @@ def _allowed_options() -> dict[str, set[str]]:
 @app.callback()
 def main_callback(
     ctx: typer.Context,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="Options file (default: labelaudit.toml, or "
-                                                "[tool.labelaudit] in pyproject.toml, in this or a parent directory).",
-                                                dir_okay=False)] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Options file (default: labelaudit.toml, or "
+            "[tool.labelaudit] in pyproject.toml, in this or a parent directory).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Find wrong labels in classification datasets, review them, and fix them."""
     from labelaudit.config import load_config, to_default_map
@@ -125,32 +132,70 @@ def _audit_dirs(data: list[Path], out: Path | None) -> list[Path]:
 @app.command(epilog=EXIT_CODES_HELP)
 def scan(
     ctx: typer.Context,
-    data: Annotated[list[Path], typer.Argument(help="Data file(s): CSV/TSV, Parquet, JSON Lines, Feather/Arrow, NPY, NPZ.",
-                                                show_default=False)],
-    label: Annotated[str | None, typer.Option(help="Label column (default: the one named label/labels/target/class/y).")] = None,
-    labels: Annotated[Path | None, typer.Option("--labels", help="Labels file for NPY features: NPY, CSV or text, one per row.")] = None,
-    features: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all but label and id).")] = None,
+    data: Annotated[
+        list[Path],
+        typer.Argument(help="Data file(s): CSV/TSV, Parquet, JSON Lines, Feather/Arrow, NPY, NPZ.", show_default=False),
+    ],
+    label: Annotated[
+        str | None, typer.Option(help="Label column (default: the one named label/labels/target/class/y).")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="Labels file for NPY features: NPY, CSV or text, one per row.")
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Comma-separated feature columns (default: all but label and id).")
+    ] = None,
     id: Annotated[str | None, typer.Option("--id", help="Row id column, carried into every output.")] = None,
     text: Annotated[str | None, typer.Option(help="Text column, featurised with TF-IDF.")] = None,
-    pred_probs: Annotated[list[Path] | None, typer.Option("--pred-probs", help="Out-of-sample probabilities (NPY, or CSV/Parquet "
-                                                          "with one column per class); repeat to ensemble. Skips training.")] = None,
+    pred_probs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pred-probs",
+            help="Out-of-sample probabilities (NPY, or CSV/Parquet "
+            "with one column per class); repeat to ensemble. Skips training.",
+        ),
+    ] = None,
     model: Annotated[str, typer.Option(help="auto, hgb, logreg, knn or rf.")] = "auto",
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed: same input + same seed = identical outputs.")] = 0,
-    checks: Annotated[str, typer.Option(help="Comma-separated checks: label, outlier, near_duplicate, non_iid, "
-                                        "class_imbalance, null (or all).")] = "all",
-    out: Annotated[Path | None, typer.Option("--out", help="Audit directory (default: <input stem>.labelaudit here); "
-                                             "with several inputs, the folder that holds one audit per input.")] = None,
+    checks: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated checks: label, outlier, near_duplicate, non_iid, class_imbalance, null (or all)."
+        ),
+    ] = "all",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Audit directory (default: <input stem>.labelaudit here); "
+            "with several inputs, the folder that holds one audit per input.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing audit.")] = False,
-    fail_above: Annotated[list[str] | None, typer.Option("--fail-above", help="Gate: exit 1 when the label-issue rate is above "
-                                                         "RATE (0.05 = 5 %); CHECK=RATE gates another check. Repeatable.")] = None,
-    format: Annotated[OutputFormat, typer.Option("--format", help="table for people, json (stdout only) for machines.")] = OutputFormat.table,
+    fail_above: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-above",
+            help="Gate: exit 1 when the label-issue rate is above "
+            "RATE (0.05 = 5 %); CHECK=RATE gates another check. Repeatable.",
+        ),
+    ] = None,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="table for people, json (stdout only) for machines.")
+    ] = OutputFormat.table,
     top: Annotated[int, typer.Option(help="How many of the worst rows to show.")] = 10,
-    jobs: Annotated[int | None, typer.Option(help="Parallel fold fits (default: by data size, at most the cores).")] = None,
+    jobs: Annotated[
+        int | None, typer.Option(help="Parallel fold fits (default: by data size, at most the cores).")
+    ] = None,
     knn: Annotated[str, typer.Option(help="KNN graph: auto, exact or approx.")] = "auto",
     encoding: Annotated[str | None, typer.Option(help="Encoding of CSV/TSV/text inputs (default utf-8).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary; errors and warnings only.")] = False,
-    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="With several inputs, stop at the first that fails.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress or summary; errors and warnings only.")
+    ] = False,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="With several inputs, stop at the first that fails.")
+    ] = False,
 ) -> None:
     """Audit labels: out-of-fold probabilities, confident learning and data checks; write an audit directory."""
     from labelaudit.console import ProgressPrinter, make_consoles, render_batch, render_summary, render_top
@@ -161,9 +206,20 @@ def scan(
     stdout, stderr = make_consoles()
     try:
         options = ScanOptions(
-            label=label, labels_file=labels, id_column=id, features=features, text=text,
-            pred_probs=tuple(pred_probs or ()), model=model, folds=folds, seed=seed, checks=checks,
-            jobs=jobs, knn=knn, encoding=encoding, fail_above=list(fail_above or []),
+            label=label,
+            labels_file=labels,
+            id_column=id,
+            features=features,
+            text=text,
+            pred_probs=tuple(pred_probs or ()),
+            model=model,
+            folds=folds,
+            seed=seed,
+            checks=checks,
+            jobs=jobs,
+            knn=knn,
+            encoding=encoding,
+            fail_above=list(fail_above or []),
         )
         dirs = _audit_dirs(data, out)
         if len(data) > 1 and out is not None and not out.is_dir():
@@ -178,8 +234,9 @@ def scan(
         try:
             check_writable(target, force=force, what="audit directory")
             with ProgressPrinter(stderr, quiet=quiet, prefix=prefix) as progress:
-                audit = run_scan(path, options, progress=progress, command=command,
-                                 config_file=ctx.meta.get("config_file"))
+                audit = run_scan(
+                    path, options, progress=progress, command=command, config_file=ctx.meta.get("config_file")
+                )
                 audit.save(target, force=force)
         except (LabelAuditError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - mapped to an exit code
             code = exit_code_for(err)
@@ -193,15 +250,29 @@ def scan(
             continue
         worst = max(worst, audit.exit_code)
         lab = audit.summary["checks"]["label"]
-        reports.append({"input": str(path), "exit_code": audit.exit_code, "audit": str(target),
-                        "count": lab["count"], "rate": lab["rate"], "summary": audit.summary, "gates": audit.gates,
-                        "model": audit.manifest["model"]["used"]})
+        reports.append(
+            {
+                "input": str(path),
+                "exit_code": audit.exit_code,
+                "audit": str(target),
+                "count": lab["count"],
+                "rate": lab["rate"],
+                "summary": audit.summary,
+                "gates": audit.gates,
+                "model": audit.manifest["model"]["used"],
+            }
+        )
         if format is OutputFormat.table and not quiet:
             render_summary(stdout, audit.manifest, str(target))
             render_top(stdout, audit.issues, audit.manifest, top)
     if format is OutputFormat.json:
-        typer.echo(json.dumps({"schema_version": 1, "tool_version": __version__, "exit_code": worst,
-                               "audits": reports}, indent=2, default=str))
+        typer.echo(
+            json.dumps(
+                {"schema_version": 1, "tool_version": __version__, "exit_code": worst, "audits": reports},
+                indent=2,
+                default=str,
+            )
+        )
     elif len(data) > 1 and not quiet:
         render_batch(stdout, reports)
     raise typer.Exit(worst)

@@ -36,8 +36,13 @@ class ProgressPrinter:
     def __enter__(self) -> ProgressPrinter:
         if self.live:
             self._progress = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(), console=self.console, transient=True,
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
             )
             self._progress.start()
         return self
@@ -59,7 +64,9 @@ class ProgressPrinter:
             if ev.kind == "start":
                 self._tasks[ev.stage] = self._progress.add_task(self.prefix + ev.message, total=ev.total)
             elif ev.kind == "advance" and ev.stage in self._tasks:
-                self._progress.update(self._tasks[ev.stage], completed=ev.completed, description=self.prefix + ev.message)
+                self._progress.update(
+                    self._tasks[ev.stage], completed=ev.completed, description=self.prefix + ev.message
+                )
             elif ev.kind == "end" and ev.stage in self._tasks:
                 self._progress.remove_task(self._tasks.pop(ev.stage))
                 if ev.message:
@@ -97,10 +104,15 @@ def render_summary(console: Console, manifest: dict[str, Any], audit_path: str |
         extra.append(f"{na['missing_label']} without label")
     if na["rare_classes"]:
         extra.append("classes too small: " + ", ".join(f"{c['class']} ({c['rows']})" for c in na["rare_classes"]))
-    lines.add_row("assessed", f"{s['assessed_rows']} rows" + (f"  [yellow]not assessed: {'; '.join(extra)}[/]" if extra else ""))
+    lines.add_row(
+        "assessed", f"{s['assessed_rows']} rows" + (f"  [yellow]not assessed: {'; '.join(extra)}[/]" if extra else "")
+    )
     lab = s["checks"]["label"]
-    lines.add_row("label issues", f"[bold]{lab['count']}[/] ({_pct(lab['rate'])} of assessed rows); "
-                  f"estimated noise rate {_pct(lab['estimated_noise_rate'])}")
+    lines.add_row(
+        "label issues",
+        f"[bold]{lab['count']}[/] ({_pct(lab['rate'])} of assessed rows); "
+        f"estimated noise rate {_pct(lab['estimated_noise_rate'])}",
+    )
     for name, c in s["checks"].items():
         if name == "label":
             continue
@@ -156,6 +168,11 @@ def render_batch(console: Console, rows: list[dict[str, Any]]) -> None:
     for col in ("input", "exit", "label issues", "rate", "audit / error"):
         table.add_column(col)
     for r in rows:
-        table.add_row(Text(r["input"]), str(r["exit_code"]), _fmt(r.get("count")),
-                      _pct(r["rate"]) if r.get("rate") is not None else "–", Text(r.get("audit") or r.get("error", "")))
+        table.add_row(
+            Text(r["input"]),
+            str(r["exit_code"]),
+            _fmt(r.get("count")),
+            _pct(r["rate"]) if r.get("rate") is not None else "–",
+            Text(r.get("audit") or r.get("error", "")),
+        )
     console.print(table)

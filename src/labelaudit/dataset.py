@@ -81,9 +81,7 @@ def _columns_hint(columns: Sequence[str], limit: int = 25) -> str:
 
 def _require(columns: Sequence[str], name: str, path: Path, option: str) -> None:
     if name not in columns:
-        raise SchemaError(
-            f"{option} column '{name}' not found in {path.name}; columns are: {_columns_hint(columns)}"
-        )
+        raise SchemaError(f"{option} column '{name}' not found in {path.name}; columns are: {_columns_hint(columns)}")
 
 
 def pick_label_column(columns: Sequence[str], path: Path) -> str:
@@ -131,9 +129,7 @@ def encode_labels(raw: np.ndarray, what: str) -> tuple[np.ndarray, list[Any]]:
         present = [v for v in values if v is not None]
     classes = sorted(set(present))
     if len(classes) < 2:
-        raise SchemaError(
-            f"{what} has a single class ({classes[0]!r}); an audit needs at least two classes"
-        )
+        raise SchemaError(f"{what} has a single class ({classes[0]!r}); an audit needs at least two classes")
     index = {c: i for i, c in enumerate(classes)}
     codes = np.fromiter((index[v] if v is not None else -1 for v in values), dtype=np.int64, count=len(values))
     return codes, classes
@@ -362,8 +358,13 @@ def build_dataset(
     if source.is_array:
         return _array_dataset(source, label, labels_file, id_column, features, text, encoding, need_features)
     plan = plan_columns(
-        source, label=label, id_column=id_column, features=features, text=text,
-        labels_file=labels_file is not None, need_features=need_features,
+        source,
+        label=label,
+        id_column=id_column,
+        features=features,
+        text=text,
+        labels_file=labels_file is not None,
+        need_features=need_features,
     )
     wanted = [c for c in (plan.label, plan.id, plan.text, *plan.features) if c is not None]
     table = source.read(wanted)
@@ -398,8 +399,15 @@ def build_dataset(
         fs, kind = _tabular_features(table, plan.features)
         notes.extend(fs.notes)
     return Dataset(
-        n_rows=n, labels=codes, class_names=classes, features=fs, kind=kind,
-        label_column=plan.label, id_column=plan.id, ids=ids, notes=notes,
+        n_rows=n,
+        labels=codes,
+        class_names=classes,
+        features=fs,
+        kind=kind,
+        label_column=plan.label,
+        id_column=plan.id,
+        ids=ids,
+        notes=notes,
     )
 
 
@@ -419,9 +427,7 @@ def _array_dataset(
     mat = source.matrix
     assert mat is not None
     if mat.ndim != 2:
-        raise InputError(
-            f"{source.path}: features must be a 2-D array rows x features (got shape {mat.shape})"
-        )
+        raise InputError(f"{source.path}: features must be a 2-D array rows x features (got shape {mat.shape})")
     if not np.issubdtype(mat.dtype, np.number) and mat.dtype != np.bool_:
         raise InputError(f"{source.path}: features must be numeric (got dtype {mat.dtype})")
     n = mat.shape[0]
@@ -451,5 +457,10 @@ def _array_dataset(
         null_fraction=np.zeros(n, dtype=np.float32),
         source_columns=[],
     )
-    return Dataset(n_rows=n, labels=codes, class_names=classes, features=fs if need_features else None,
-                   kind="embedding" if need_features else "none")
+    return Dataset(
+        n_rows=n,
+        labels=codes,
+        class_names=classes,
+        features=fs if need_features else None,
+        kind="embedding" if need_features else "none",
+    )

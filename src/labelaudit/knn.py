@@ -100,8 +100,13 @@ def choose_method(n: int, d: int, method: KnnMethod) -> str:
 
 
 def build_knn_graph(
-    M: np.ndarray, metric: str, *, k: int = DEFAULT_K, method: KnnMethod = KnnMethod.auto,
-    seed: int = 0, threads: int = 0,
+    M: np.ndarray,
+    metric: str,
+    *,
+    k: int = DEFAULT_K,
+    method: KnnMethod = KnnMethod.auto,
+    seed: int = 0,
+    threads: int = 0,
 ) -> KnnGraph:
     """Neighbours of every row among all other rows."""
     n, d = M.shape

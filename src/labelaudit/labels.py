@@ -64,7 +64,9 @@ def _find(labels, pred_probs, rare, pred_probs_list) -> LabelResult:
     quality = np.full(n, np.nan)
     if pred_probs_list and len(pred_probs_list) > 1:
         quality[idx] = get_label_quality_ensemble_scores(
-            y, [np.asarray(p[idx], dtype=np.float64) for p in pred_probs_list], method=QUALITY_METHOD,
+            y,
+            [np.asarray(p[idx], dtype=np.float64) for p in pred_probs_list],
+            method=QUALITY_METHOD,
             verbose=False,
         )
     else:
@@ -78,8 +80,13 @@ def _find(labels, pred_probs, rare, pred_probs_list) -> LabelResult:
     noise = float((total - np.trace(cj)) / total) if total > 0 else 0.0
     suggested = pred_probs.argmax(axis=1)
     check = CheckResult(
-        "label", quality, flagged,
-        {"estimator": LABEL_ISSUE_ESTIMATOR, "score": f"cleanlab.rank.get_label_quality_scores({QUALITY_METHOD})",
-         "estimated_noise_rate": noise},
+        "label",
+        quality,
+        flagged,
+        {
+            "estimator": LABEL_ISSUE_ESTIMATOR,
+            "score": f"cleanlab.rank.get_label_quality_scores({QUALITY_METHOD})",
+            "estimated_noise_rate": noise,
+        },
     )
     return LabelResult(check, suggested, assessable, cj, noise)

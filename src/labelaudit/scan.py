@@ -79,8 +79,14 @@ def scan(
         rep.start("read", message=f"reading {path.name}")
         source = open_table(path, encoding=opts.encoding)
         ds = build_dataset(
-            source, label=opts.label, labels_file=opts.labels_file, id_column=opts.id_column,
-            features=opts.features, text=opts.text, encoding=opts.encoding, reporter=rep,
+            source,
+            label=opts.label,
+            labels_file=opts.labels_file,
+            id_column=opts.id_column,
+            features=opts.features,
+            text=opts.text,
+            encoding=opts.encoding,
+            reporter=rep,
         )
         sha = file_sha256(path)
         rep.end("read", f"read {ds.n_rows} rows, {ds.n_classes} classes")
@@ -95,10 +101,13 @@ def scan(
                 pp_list.append(arr)
                 notes.extend(pnotes)
         pred_probs = np.mean(pp_list, axis=0).astype(np.float32) if len(pp_list) > 1 else pp_list[0]
-        model_info = {"requested": opts.model.value, "used": "pred_probs",
-                      "files": [str(p) for p in opts.pred_probs],
-                      "reason": "pred_probs supplied: no model trained" +
-                      (f"; {len(pp_list)} models ensembled" if len(pp_list) > 1 else "")}
+        model_info = {
+            "requested": opts.model.value,
+            "used": "pred_probs",
+            "files": [str(p) for p in opts.pred_probs],
+            "reason": "pred_probs supplied: no model trained"
+            + (f"; {len(pp_list)} models ensembled" if len(pp_list) > 1 else ""),
+        }
         fold_seconds: list[float] = []
     else:
         if opts.model is ModelName.auto:
@@ -111,8 +120,7 @@ def scan(
         with timer.stage("oof"):
             oof = out_of_fold(ds, used, folds=opts.folds, seed=opts.seed, jobs=opts.jobs, reporter=rep)
         pred_probs, rare, fold_seconds = oof.pred_probs, oof.rare_classes, oof.seconds_per_fold
-        model_info = {"requested": opts.model.value, "used": used.value, "reason": reason,
-                      "warnings": oof.warnings}
+        model_info = {"requested": opts.model.value, "used": used.value, "reason": reason, "warnings": oof.warnings}
         oof_acc = float((pred_probs.argmax(1) == ds.labels)[ds.labels >= 0].mean())
         model_info["oof_accuracy_vs_given_labels"] = round(oof_acc, 4)
     if rare:
@@ -130,8 +138,14 @@ def scan(
         "libraries": library_versions(),
         "command": list(command) if command is not None else None,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "input": {"path": str(path.resolve()), "name": path.name, "format": source.format,
-                  "bytes": path.stat().st_size, "sha256": sha, "rows": ds.n_rows},
+        "input": {
+            "path": str(path.resolve()),
+            "name": path.name,
+            "format": source.format,
+            "bytes": path.stat().st_size,
+            "sha256": sha,
+            "rows": ds.n_rows,
+        },
         "labels_file": _file_facts(opts.labels_file),
         "pred_probs_files": [_file_facts(p) for p in opts.pred_probs],
         "label_column": ds.label_column,
@@ -140,7 +154,9 @@ def scan(
         "feature_columns": ds.features.source_columns if ds.features is not None else [],
         "n_features": ds.features.n_features if ds.features is not None else 0,
         "notes": notes,
-        "classes": [{"name": _jsonable(c), "count": int(n)} for c, n in zip(ds.class_names, ds.class_counts)],
+        "classes": [
+            {"name": _jsonable(c), "count": int(n)} for c, n in zip(ds.class_names, ds.class_counts, strict=True)
+        ],
         "options": opts.to_json(),
         "config_file": config_file,
         "model": model_info,
@@ -211,8 +227,11 @@ def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: 
         with timer.stage(f"check:{name}"):
             rep.start(f"check:{name}", message=f"check {name}")
             if name == "outlier":
-                res = (_guard(name, ck.outlier_from_knn, graph) if graph is not None
-                       else _guard(name, ck.outlier_from_pred_probs, ds.labels, pred_probs))
+                res = (
+                    _guard(name, ck.outlier_from_knn, graph)
+                    if graph is not None
+                    else _guard(name, ck.outlier_from_pred_probs, ds.labels, pred_probs)
+                )
             elif name == "near_duplicate":
                 res = _guard(name, ck.near_duplicate, graph)
             elif name == "non_iid":
@@ -300,11 +319,16 @@ def _summary(ds: Dataset, label_res, results, skipped, rare, opts: ScanOptions) 
         if len(sugg):
             vals, counts = np.unique(sugg, return_counts=True)
             top = _jsonable(ds.class_names[int(vals[np.argmax(counts)])])
-        per_class.append({
-            "class": _jsonable(cname), "rows": n_c, "flagged": f_c,
-            "rate": round(f_c / n_c, 6) if n_c else 0.0, "assessed": c not in rare,
-            "most_common_suggested": top,
-        })
+        per_class.append(
+            {
+                "class": _jsonable(cname),
+                "rows": n_c,
+                "flagged": f_c,
+                "rate": round(f_c / n_c, 6) if n_c else 0.0,
+                "assessed": c not in rare,
+                "most_common_suggested": top,
+            }
+        )
     return {
         "rows": n,
         "classes": ds.n_classes,

@@ -242,8 +242,7 @@ def open_table(path: Path, *, encoding: str | None = None) -> TableSource:
                 schema = ipc.open_file(src).schema
         except (pa.ArrowInvalid, OSError) as err:
             raise InputError(
-                f"{path} is not a readable Feather/Arrow IPC file ({_short(err)}); "
-                "check that it was written completely"
+                f"{path} is not a readable Feather/Arrow IPC file ({_short(err)}); check that it was written completely"
             ) from None
         return TableSource(path, fmt, list(schema.names), arrow_schema=schema)
     if fmt == "jsonl":
@@ -280,8 +279,9 @@ def read_labels_file(path: Path, *, encoding: str | None = None) -> np.ndarray:
         delim = "\t" if suffix != ".csv" else sniff_delimiter(path, enc)
         first = text.splitlines()[0] if text else ""
         has_header = first.strip().strip('"').lower() in LABEL_HEADER_NAMES or delim in first
-        df = pd.read_csv(io.StringIO(text), sep=delim, header=0 if has_header else None, dtype=str,
-                         keep_default_na=True)
+        df = pd.read_csv(
+            io.StringIO(text), sep=delim, header=0 if has_header else None, dtype=str, keep_default_na=True
+        )
         if df.shape[1] > 1:
             named = [c for c in df.columns if str(c).lower() in LABEL_HEADER_NAMES]
             if len(named) != 1:
@@ -324,9 +324,7 @@ def read_pred_probs(path: Path) -> tuple[np.ndarray, list[str] | None]:
         try:
             arr = df.to_numpy(dtype=np.float64)
         except (ValueError, TypeError):
-            raise InputError(
-                f"{path}: pred_probs columns must all be numeric (one column per class)"
-            ) from None
+            raise InputError(f"{path}: pred_probs columns must all be numeric (one column per class)") from None
         names = [str(c) for c in df.columns]
     else:
         raise InputError(f"{path}: pred_probs must be an NPY, CSV or Parquet file (got '{path.suffix}')")
