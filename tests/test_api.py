@@ -85,3 +85,19 @@ def test_missing_labels_are_kept_and_get_suggestions(tmp_path, frame):
     assert rows["given_label"].isna().all() and rows["suggested_label"].notna().all()
     assert not rows["is_label_issue"].any() and not rows["label_assessed"].any()
     assert audit.summary["not_assessed"]["missing_label"] == 2
+
+
+def test_same_seed_same_bytes_with_approximate_knn(tmp_path, capfd):
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=4000, n_features=16, n_informative=8, n_classes=4, random_state=0)
+    data = tmp_path / "d.parquet"
+    pd.DataFrame(X.astype(np.float32), columns=[f"f{i}" for i in range(16)]).assign(label=y).to_parquet(data)
+    for i in range(2):
+        audit = labelaudit.scan(data, model="logreg", knn="approx", seed=1)
+        assert audit.manifest["knn"]["method"].startswith("approx:ivf")
+        audit.save(tmp_path / f"{i}.labelaudit")
+    assert sha(tmp_path / "0.labelaudit" / "issues.parquet") == sha(tmp_path / "1.labelaudit" / "issues.parquet")
+    out = capfd.readouterr()
+    assert out.out == "" and out.err == ""  # nothing printed, not even by faiss

@@ -125,7 +125,8 @@ def build_knn_graph(
     if chosen == "exact" or n < 2000:
         D, I = faiss.knn(M, M, k + 1, metric=fmetric)
     else:
-        nlist = max(16, int(4 * math.sqrt(n)))
+        # faiss wants >= 39 training points per list (it prints a warning otherwise)
+        nlist = max(16, min(int(4 * math.sqrt(n)), n // 39))
         nprobe = max(8, min(nlist, 48))
         quant = faiss.IndexFlatIP(d) if metric == "cosine" else faiss.IndexFlatL2(d)
         index = faiss.IndexIVFFlat(quant, d, nlist, fmetric)
