@@ -75,10 +75,25 @@ class Audit:
         return df.sort_values("rank").head(n)
 
     # -- persistence -----------------------------------------------------
-    def save(self, path: Path, *, force: bool = False) -> Path:
-        """Write the audit directory atomically; refuses to replace one unless ``force``."""
+    def save(self, path: Path, *, force: bool = False, write_cleaned: bool = False) -> Path:
+        """Write the audit directory atomically; refuses to replace one unless ``force``.
+
+        ``write_cleaned`` also writes the default ``filter`` result (``cleaned.<ext>`` and
+        ``removed.<ext>``) into the directory, through the same code as ``labelaudit filter``.
+        """
         path = Path(path)
         with atomic_directory(path, force=force) as tmp:
+            if write_cleaned:
+                from labelaudit.clean import DEFAULT_ACTION, DEFAULT_CHECKS, DEFAULT_MAX_CLASS_FRACTION
+                from labelaudit.filtering import filter_dataset, write_into_folder
+
+                result = filter_dataset(self)
+                files = write_into_folder(result, tmp)
+                self.manifest["cleaned"] = {
+                    "action": DEFAULT_ACTION.value, "checks": list(DEFAULT_CHECKS),
+                    "max_class_fraction": DEFAULT_MAX_CLASS_FRACTION, "counts": result.counts,
+                    "capped_classes": [str(c) for c in result.plan.capped_classes], "files": files,
+                }
             table = pa.Table.from_pandas(self.issues, preserve_index=False)
             pq.write_table(table, tmp / ISSUES, compression="zstd")
             np.save(tmp / PRED_PROBS, np.ascontiguousarray(self.pred_probs), allow_pickle=False)

@@ -1,0 +1,269 @@
+"""The filter logic: decide per row (keep / drop / relabel / flag), apply human decisions, cap per class.
+
+Nothing is lost: every removed or changed row is returned (and written) with its reason and its old
+and new label, so ``len(cleaned) + dropped == input rows`` always holds.
+
+Relabel rule: a flagged row is relabelled only when its suggested class is *confident* by confident
+learning's own per-class threshold: the model's probability of the suggested class is at least that
+class's mean self-confidence (``cleanlab.count.get_confident_thresholds``), i.e. the row would be
+counted for the suggested class in the confident joint. Other flagged rows are left unchanged for review.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labelaudit.audit import Audit
+from labelaudit.checks import ALL_CHECKS
+from labelaudit.errors import ConfigError, InputError
+
+#: default cap: at most this share of any one class may be removed (or relabelled away) automatically
+DEFAULT_MAX_CLASS_FRACTION = 0.3
+DECISION_COLUMN = "decision"
+
+
+class Action(str, Enum):
+    """What filter does with flagged rows."""
+
+    drop = "drop"
+    relabel = "relabel"
+    flag = "flag"
+
+
+#: the safe, useful default: drop label issues (capped per class; every removed row written beside)
+DEFAULT_ACTION = Action.drop
+DEFAULT_CHECKS = ("label",)
+
+
+@dataclass
+class Plan:
+    """One row per input row: ``action`` (keep/drop/relabel), ``reason``, ``old_label``, ``new_label``."""
+
+    table: pd.DataFrame
+    capped_classes: list[Any] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> np.ndarray:
+        return (self.table["action"] == "drop").to_numpy()
+
+    @property
+    def relabelled(self) -> np.ndarray:
+        return (self.table["action"] == "relabel").to_numpy()
+
+
+def _parse_checks(checks) -> tuple[str, ...]:
+    items = checks.split(",") if isinstance(checks, str) else list(checks)
+    items = [c.strip() for c in items if c.strip()]
+    for c in items:
+        if c not in ALL_CHECKS:
+            raise ConfigError(f"--checks must be among {', '.join(ALL_CHECKS)} (got '{c}')")
+    return tuple(items)
+
+
+def confident_suggestions(audit: Audit) -> np.ndarray:
+    """True where the suggested class clears cleanlab's confident threshold for that class."""
+    from cleanlab.count import get_confident_thresholds
+
+    iss = audit.issues
+    names = audit.class_names
+    index = {n: i for i, n in enumerate(names)}
+    given = np.array([index.get(v, -1) if v is not None and not pd.isna(v) else -1 for v in iss["given_label"]])
+    pp = audit.pred_probs
+    labeled = given >= 0
+    thresholds = get_confident_thresholds(given[labeled], pp[labeled].astype(np.float64), multi_label=False)
+    sugg = pp.argmax(axis=1)
+    return (sugg != given) & (pp[np.arange(len(pp)), sugg] >= thresholds[sugg])
+
+
+def _candidates(audit: Audit, checks: tuple[str, ...]) -> tuple[dict[int, str], dict[int, str]]:
+    """Rows flagged by the chosen checks -> reason; label-issue rows separately."""
+    iss = audit.issues
+    label_rows: dict[int, str] = {}
+    other_rows: dict[int, str] = {}
+    for check in checks:
+        if check == "label":
+            for r in np.flatnonzero(iss["is_label_issue"].to_numpy()):
+                label_rows[int(r)] = (
+                    f"label issue: quality {iss['label_quality'].iat[r]:.3g}, suggested {iss['suggested_label'].iat[r]!r}"
+                )
+            continue
+        col = f"is_{check}_issue"
+        if col not in iss.columns:
+            raise ConfigError(f"the audit did not run the '{check}' check; re-run scan with it or drop it from --checks")
+        if check == "near_duplicate":
+            sets = iss["near_duplicate_set"]
+            quality = iss["label_quality"].fillna(-1.0)
+            for sid, group in iss[sets.notna()].groupby(sets[sets.notna()].astype(int), sort=True):
+                order = group.assign(q=quality[group.index]).sort_values(["q", "row"], ascending=[False, True])
+                keep = int(order["row"].iat[0])
+                for r in order["row"].iloc[1:]:
+                    other_rows.setdefault(int(r), f"near duplicate of row {keep} (set {sid})")
+            continue
+        for r in np.flatnonzero(iss[col].to_numpy()):
+            other_rows.setdefault(int(r), f"{check} issue")
+    return label_rows, other_rows
+
+
+def plan_actions(
+    audit: Audit,
+    *,
+    action: Action | str = DEFAULT_ACTION,
+    checks=DEFAULT_CHECKS,
+    max_class_fraction: float = DEFAULT_MAX_CLASS_FRACTION,
+    decisions: dict[int, str] | None = None,
+) -> Plan:
+    """Decide what happens to every row. Pure: reads only the audit."""
+    action = Action(action) if not isinstance(action, Action) else action
+    if not 0.0 <= max_class_fraction <= 1.0:
+        raise ConfigError(f"--max-class-fraction must be between 0 and 1 (got {max_class_fraction})")
+    checks = _parse_checks(checks)
+    iss = audit.issues
+    n = len(iss)
+    table = pd.DataFrame({
+        "row": iss["row"].to_numpy(),
+        "action": np.full(n, "keep", dtype=object),
+        "reason": np.full(n, "", dtype=object),
+        "old_label": iss["given_label"].astype(object).to_numpy(),
+        "new_label": iss["given_label"].astype(object).to_numpy(),
+    })
+    if "id" in iss.columns:
+        table.insert(1, "id", iss["id"].astype(object).to_numpy())
+    label_rows, other_rows = _candidates(audit, checks)
+    plan = Plan(table)
+    if action is not Action.flag:
+        confident = confident_suggestions(audit) if action is Action.relabel else None
+        for r, why in other_rows.items():
+            table.at[r, "action"], table.at[r, "reason"] = "drop", why
+        for r, why in label_rows.items():
+            if action is Action.drop:
+                table.at[r, "action"], table.at[r, "reason"] = "drop", why
+            elif confident is not None and confident[r]:
+                table.at[r, "action"], table.at[r, "reason"] = "relabel", why
+                table.at[r, "new_label"] = iss["suggested_label"].iat[r]
+            else:
+                table.at[r, "reason"] = why + "; suggestion not confident: left unchanged for review"
+        _apply_caps(plan, audit, max_class_fraction)
+    else:
+        for r, why in {**other_rows, **label_rows}.items():
+            table.at[r, "reason"] = why
+    if decisions:
+        _apply_decisions(plan, audit, decisions)
+    return plan
+
+
+def _apply_caps(plan: Plan, audit: Audit, fraction: float) -> None:
+    """Per class: remove at most ``fraction`` of its rows (and never all); the worst-quality rows go first."""
+    t = plan.table
+    quality = audit.issues["label_quality"].fillna(1.0).to_numpy()
+    leaving = t["action"].isin(["drop", "relabel"]).to_numpy()
+    given = t["old_label"]
+    for cls in audit.class_names:
+        in_class = (given == cls).to_numpy()
+        count = int(in_class.sum())
+        allowed = min(int(np.floor(fraction * count)), count - 1)
+        rows = np.flatnonzero(in_class & leaving)
+        if len(rows) <= allowed:
+            continue
+        order = rows[np.lexsort((rows, quality[rows]))]  # worst quality first
+        for r in order[max(allowed, 0):]:
+            t.at[r, "reason"] = f"{t.at[r, 'reason']}; kept: class cap --max-class-fraction {fraction:g} reached"
+            t.at[r, "action"] = "keep"
+            t.at[r, "new_label"] = t.at[r, "old_label"]
+        plan.capped_classes.append(cls)
+    if plan.capped_classes:
+        names = ", ".join(map(repr, plan.capped_classes))
+        plan.warnings.append(
+            f"the --max-class-fraction cap ({fraction:g}) kept some flagged rows of: {names}; review them"
+        )
+
+
+def _apply_decisions(plan: Plan, audit: Audit, decisions: dict[int, str]) -> None:
+    t = plan.table
+    known = {str(c): c for c in audit.class_names}
+    for r, decision in decisions.items():
+        d = decision.strip()
+        low = d.lower()
+        if low == "keep":
+            t.at[r, "action"], t.at[r, "new_label"] = "keep", t.at[r, "old_label"]
+        elif low == "drop":
+            t.at[r, "action"], t.at[r, "new_label"] = "drop", t.at[r, "old_label"]
+        elif low.startswith("relabel:"):
+            label = d.split(":", 1)[1].strip()
+            if label not in known:
+                raise InputError(
+                    f"decision for row {r} relabels to unknown class {label!r}; use one of "
+                    f"{', '.join(map(str, audit.class_names))}"
+                )
+            new = known[label]
+            same = new == t.at[r, "old_label"]
+            t.at[r, "action"], t.at[r, "new_label"] = ("keep" if same else "relabel"), new
+        else:
+            raise InputError(f"decision {decision!r} for row {r} is not keep, drop or relabel:<label>")
+        t.at[r, "reason"] = f"human decision: {d}"
+
+
+def _id_index(audit: Audit) -> dict[str, int]:
+    iss = audit.issues
+    key = iss["id"] if "id" in iss.columns else iss["row"]
+    return {str(v): int(r) for v, r in zip(key, iss["row"], strict=True)}
+
+
+def _unescape(value: str) -> str:
+    """Undo the formula-injection quote the review CSV adds."""
+    return value[1:] if value.startswith("'") and value[1:2] in {"=", "+", "-", "@", "\t", "\r"} else value
+
+
+def read_decisions(audit: Audit, path: Path) -> dict[int, str]:
+    """Human decisions from a review CSV (``decision`` column) or a Label Studio JSON export, by row id."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"decisions file {path} not found; check the path")
+    index = _id_index(audit)
+    id_col = "id" if "id" in audit.issues.columns else "row"
+    out: dict[int, str] = {}
+    if path.suffix.lower() == ".json":
+        try:
+            tasks = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path.name} is not valid JSON ({err}); give a Label Studio JSON export") from None
+        if not isinstance(tasks, list):
+            raise InputError(f"{path.name}: expected a Label Studio export (a JSON list of tasks)")
+        for task in tasks:
+            data = task.get("data", {}) if isinstance(task, dict) else {}
+            key = str(data.get("labelaudit_id", ""))
+            if key not in index:
+                raise InputError(f"{path.name}: task id {key!r} is not a row of this audit; was it exported from it?")
+            choice = None
+            for ann in task.get("annotations", []) or []:
+                for res in ann.get("result", []) or []:
+                    choices = (res.get("value") or {}).get("choices") or []
+                    if choices:
+                        choice = choices[0]
+            if choice is not None:
+                out[index[key]] = f"relabel:{choice}"
+        return out
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"{path.name} is not a readable review CSV ({err})") from None
+    if DECISION_COLUMN not in df.columns or id_col not in df.columns:
+        raise InputError(
+            f"{path.name} needs the columns '{id_col}' and '{DECISION_COLUMN}' (as written by "
+            "'labelaudit report --format review-csv')"
+        )
+    for key, decision in zip(df[id_col], df[DECISION_COLUMN], strict=True):
+        key = _unescape(str(key))
+        if not decision.strip():
+            continue
+        if key not in index:
+            raise InputError(f"{path.name}: id {key!r} is not a row of this audit; was the review exported from it?")
+        out[index[key]] = decision
+    return out

@@ -1,0 +1,166 @@
+"""``filter_dataset``: apply a :class:`~labelaudit.clean.Plan` to the audited data; write cleaned + removed rows.
+
+Used by ``labelaudit filter`` and by ``scan`` (which writes the default-action result into the audit
+directory) through the same code path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from labelaudit.audit import Audit
+from labelaudit.audited_data import (
+    AuditedData,
+    label_values,
+    labels_suffix,
+    load_audited_data,
+    write_labels_beside,
+    write_rows,
+)
+from labelaudit.clean import (
+    DEFAULT_ACTION,
+    DEFAULT_CHECKS,
+    DEFAULT_MAX_CLASS_FRACTION,
+    Action,
+    Plan,
+    plan_actions,
+    read_decisions,
+)
+from labelaudit.io.atomic import TMP_PREFIX, check_writable
+
+META = ("labelaudit_row", "labelaudit_action", "labelaudit_reason", "labelaudit_old_label", "labelaudit_new_label")
+
+
+@dataclass
+class FilterResult:
+    """The cleaned rows, the removed or changed rows (with why), and the plan behind them."""
+
+    cleaned: pd.DataFrame
+    removed: pd.DataFrame
+    """Every dropped or relabelled row: its data plus ``labelaudit_row/action/reason/old_label/new_label``."""
+    plan: Plan
+    data: AuditedData
+    action: Action
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        a = self.plan.table["action"]
+        return {"input": len(a), "cleaned": len(self.cleaned), "dropped": int((a == "drop").sum()),
+                "relabelled": int((a == "relabel").sum())}
+
+
+def filter_dataset(
+    audit: Audit,
+    data: Path | AuditedData | None = None,
+    *,
+    action: Action | str = DEFAULT_ACTION,
+    checks=DEFAULT_CHECKS,
+    max_class_fraction: float = DEFAULT_MAX_CLASS_FRACTION,
+    decisions: Path | dict[int, str] | None = None,
+) -> FilterResult:
+    """Cleaned and removed frames for ``audit`` applied to its data (verified by hash and row count)."""
+    ad = data if isinstance(data, AuditedData) else load_audited_data(audit, data)
+    if isinstance(decisions, (str, Path)):
+        decisions = read_decisions(audit, Path(decisions))
+    action = Action(action) if not isinstance(action, Action) else action
+    plan = plan_actions(audit, action=action, checks=checks, max_class_fraction=max_class_fraction,
+                        decisions=decisions)
+    t = plan.table
+    frame = ad.frame
+    dropped = plan.dropped
+    relabelled = plan.relabelled
+    changed = dropped | relabelled
+    cleaned = frame.copy()
+    if relabelled.any():
+        new = label_values(ad, t.loc[relabelled, "new_label"].tolist())
+        new.index = cleaned.index[relabelled]
+        cleaned[ad.label_column] = cleaned[ad.label_column].astype(new.dtype)
+        cleaned.loc[relabelled, ad.label_column] = new
+    if action is Action.flag:
+        iss = audit.issues
+        cleaned["labelaudit_label_quality"] = iss["label_quality"].to_numpy()
+        cleaned["labelaudit_is_label_issue"] = iss["is_label_issue"].to_numpy()
+        cleaned["labelaudit_suggested_label"] = iss["suggested_label"].astype(str).where(
+            iss["suggested_label"].notna(), None).to_numpy()
+        cleaned["labelaudit_reason"] = t["reason"].to_numpy()
+    cleaned = cleaned[~dropped].reset_index(drop=True)
+    removed = frame[changed].copy()
+    removed.insert(0, "labelaudit_row", t.loc[changed, "row"].to_numpy())
+    for col, src in zip(META[1:], ("action", "reason", "old_label", "new_label"), strict=True):
+        removed[col] = t.loc[changed, src].astype(str).to_numpy()
+    removed = removed.reset_index(drop=True)
+    return FilterResult(cleaned, removed, plan, ad, action, list(plan.warnings))
+
+
+def output_paths(data: AuditedData, output: Path | None, folder: Path | None = None) -> dict[str, Path]:
+    """Where the cleaned data, its labels (NPY) and the removed rows go."""
+    suffix = data.path.suffix
+    if output is None:
+        output = (folder or Path.cwd()) / f"{data.path.stem}.cleaned{suffix}"
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
+    base = stem[: -len(".cleaned")] if stem.endswith(".cleaned") else stem
+    paths = {"cleaned": output, "removed": output.with_name(f"{base}.removed{output.suffix}")}
+    if data.format == "npy":
+        ls = labels_suffix(data)
+        paths["cleaned_labels"] = output.with_name(f"{stem}.labels{ls}")
+        paths["removed_labels"] = output.with_name(f"{base}.removed.labels{ls}")
+        paths["removed_info"] = output.with_name(f"{base}.removed.csv")
+    return paths
+
+
+def write_outputs(result: FilterResult, paths: dict[str, Path], *, force: bool) -> dict[str, Path]:
+    """Write every output through temporary files renamed only once all are written."""
+    for p in paths.values():
+        check_writable(p, force=force, what="output file")
+    temps: dict[str, Path] = {}
+    try:
+        for key, target in paths.items():
+            fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
+            os.close(fd)
+            temps[key] = Path(name)
+        _write_all(result, temps)
+        for key, target in paths.items():
+            os.chmod(temps[key], 0o644)
+            os.replace(temps[key], target)
+    except BaseException:
+        for tmp in temps.values():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        raise
+    return paths
+
+
+def _write_all(result: FilterResult, temps: dict[str, Path]) -> None:
+    data = result.data
+    cleaned, removed = result.cleaned, result.removed
+    write_rows(data, cleaned, temps["cleaned"])
+    if data.format == "npy":
+        write_labels_beside(data, cleaned["label"].tolist(), temps["cleaned_labels"])
+        data_cols = [c for c in removed.columns if c not in META]
+        write_rows(data, removed[data_cols], temps["removed"])
+        write_labels_beside(data, removed["label"].tolist(), temps["removed_labels"])
+        removed[list(META)].to_csv(temps["removed_info"], index=False)
+    else:
+        if data.format not in {"csv", "tsv"}:
+            removed = removed.copy()
+        write_rows(data, removed, temps["removed"])
+
+
+def write_into_folder(result: FilterResult, folder: Path) -> dict[str, str]:
+    """The default cleaned dataset inside an audit directory (names relative to it)."""
+    paths = output_paths(result.data, folder / f"cleaned{result.data.path.suffix}")
+    paths = {k: v for k, v in paths.items()}
+    paths["removed"] = folder / f"removed{result.data.path.suffix}"
+    if "removed_labels" in paths:
+        paths["removed_labels"] = folder / f"removed.labels{labels_suffix(result.data)}"
+        paths["removed_info"] = folder / "removed.csv"
+        paths["cleaned_labels"] = folder / f"cleaned.labels{labels_suffix(result.data)}"
+    _write_all(result, paths)
+    return {k: p.name for k, p in paths.items()}
