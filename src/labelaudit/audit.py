@@ -90,9 +90,12 @@ class Audit:
                 result = filter_dataset(self)
                 files = write_into_folder(result, tmp)
                 self.manifest["cleaned"] = {
-                    "action": DEFAULT_ACTION.value, "checks": list(DEFAULT_CHECKS),
-                    "max_class_fraction": DEFAULT_MAX_CLASS_FRACTION, "counts": result.counts,
-                    "capped_classes": [str(c) for c in result.plan.capped_classes], "files": files,
+                    "action": DEFAULT_ACTION.value,
+                    "checks": list(DEFAULT_CHECKS),
+                    "max_class_fraction": DEFAULT_MAX_CLASS_FRACTION,
+                    "counts": result.counts,
+                    "capped_classes": [str(c) for c in result.plan.capped_classes],
+                    "files": files,
                 }
             table = pa.Table.from_pandas(self.issues, preserve_index=False)
             pq.write_table(table, tmp / ISSUES, compression="zstd")

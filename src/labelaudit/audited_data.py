@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from labelaudit.audit import Audit
 from labelaudit.errors import InputError, SchemaError
-from labelaudit.io.readers import file_sha256, load_npy, open_table, read_labels_file
+from labelaudit.io.readers import file_sha256, open_table, read_labels_file
 
 
 @dataclass
@@ -70,11 +70,13 @@ def load_audited_data(audit: Audit, data: Path | None = None) -> AuditedData:
         if source.format == "npz":
             with np.load(path, allow_pickle=False) as npz:
                 keys = ("X", "y") if "X" in npz.files else ("features", "labels")
-        out = AuditedData(path, source.format, frame, "label", labels_file=labels_file, npz_keys=keys,
-                          feature_dtype=X.dtype)
+        out = AuditedData(
+            path, source.format, frame, "label", labels_file=labels_file, npz_keys=keys, feature_dtype=X.dtype
+        )
     elif source.format in {"csv", "tsv"}:
-        frame = pd.read_csv(path, sep=source.delimiter, dtype=str, keep_default_na=False, na_filter=False,
-                            encoding=source.encoding)
+        frame = pd.read_csv(
+            path, sep=source.delimiter, dtype=str, keep_default_na=False, na_filter=False, encoding=source.encoding
+        )
         out = AuditedData(path, source.format, frame, label_col, delimiter=source.delimiter, encoding=source.encoding)
     else:
         table = source.read(source.columns)
@@ -94,7 +96,6 @@ def label_values(data: AuditedData, values: list[Any]) -> pd.Series:
         arr = pa.array(values).cast(col.dtype.pyarrow_dtype) if values else pa.array([], col.dtype.pyarrow_dtype)
         return pd.Series(arr, dtype=col.dtype)
     return pd.Series(values, dtype=col.dtype if col.dtype != object else object)
-
 
 
 def write_rows(data: AuditedData, frame: pd.DataFrame, target: Path) -> list[Path]:

@@ -91,13 +91,14 @@ def _candidates(audit: Audit, checks: tuple[str, ...]) -> tuple[dict[int, str], 
     for check in checks:
         if check == "label":
             for r in np.flatnonzero(iss["is_label_issue"].to_numpy()):
-                label_rows[int(r)] = (
-                    f"label issue: quality {iss['label_quality'].iat[r]:.3g}, suggested {iss['suggested_label'].iat[r]!r}"
-                )
+                quality, suggested = iss["label_quality"].iat[r], iss["suggested_label"].iat[r]
+                label_rows[int(r)] = f"label issue: quality {quality:.3g}, suggested {suggested!r}"
             continue
         col = f"is_{check}_issue"
         if col not in iss.columns:
-            raise ConfigError(f"the audit did not run the '{check}' check; re-run scan with it or drop it from --checks")
+            raise ConfigError(
+                f"the audit did not run the '{check}' check; re-run scan with it or drop it from --checks"
+            )
         if check == "near_duplicate":
             sets = iss["near_duplicate_set"]
             quality = iss["label_quality"].fillna(-1.0)
@@ -127,13 +128,15 @@ def plan_actions(
     checks = _parse_checks(checks)
     iss = audit.issues
     n = len(iss)
-    table = pd.DataFrame({
-        "row": iss["row"].to_numpy(),
-        "action": np.full(n, "keep", dtype=object),
-        "reason": np.full(n, "", dtype=object),
-        "old_label": iss["given_label"].astype(object).to_numpy(),
-        "new_label": iss["given_label"].astype(object).to_numpy(),
-    })
+    table = pd.DataFrame(
+        {
+            "row": iss["row"].to_numpy(),
+            "action": np.full(n, "keep", dtype=object),
+            "reason": np.full(n, "", dtype=object),
+            "old_label": iss["given_label"].astype(object).to_numpy(),
+            "new_label": iss["given_label"].astype(object).to_numpy(),
+        }
+    )
     if "id" in iss.columns:
         table.insert(1, "id", iss["id"].astype(object).to_numpy())
     label_rows, other_rows = _candidates(audit, checks)
@@ -173,7 +176,7 @@ def _apply_caps(plan: Plan, audit: Audit, fraction: float) -> None:
         if len(rows) <= allowed:
             continue
         order = rows[np.lexsort((rows, quality[rows]))]  # worst quality first
-        for r in order[max(allowed, 0):]:
+        for r in order[max(allowed, 0) :]:
             t.at[r, "reason"] = f"{t.at[r, 'reason']}; kept: class cap --max-class-fraction {fraction:g} reached"
             t.at[r, "action"] = "keep"
             t.at[r, "new_label"] = t.at[r, "old_label"]

@@ -198,8 +198,10 @@ def scan(
     ] = False,
     no_clean: Annotated[
         bool,
-        typer.Option("--no-clean", help="Do not write the default cleaned dataset (cleaned.<ext> + removed.<ext>) "
-                     "into the audit directory."),
+        typer.Option(
+            "--no-clean",
+            help="Do not write the default cleaned dataset (cleaned.<ext> + removed.<ext>) into the audit directory.",
+        ),
     ] = False,
 ) -> None:
     """Audit labels: out-of-fold probabilities, confident learning and data checks; write an audit directory."""
@@ -292,20 +294,42 @@ class FilterAction(str, Enum):
 @app.command("filter", epilog=EXIT_CODES_HELP)
 def filter_cmd(
     audit: Annotated[Path, typer.Argument(help="Audit directory written by 'labelaudit scan'.", show_default=False)],
-    data: Annotated[Path | None, typer.Option("--data", help="The audited data (default: the path in the manifest); "
-                                              "verified by hash and row count.")] = None,
-    action: Annotated[FilterAction, typer.Option(help="drop flagged rows, relabel confident ones, or flag (keep all, "
-                                                 "add audit columns).")] = FilterAction.drop,
-    checks: Annotated[str, typer.Option(help="Which checks' flags count: label, near_duplicate (keeps one per set), "
-                                        "outlier, null, non_iid, class_imbalance.")] = "label",
-    decisions: Annotated[Path | None, typer.Option(help="Human decisions (review CSV or Label Studio export); "
-                                                   "they override the automatic action.")] = None,
-    max_class_fraction: Annotated[float, typer.Option(help="Remove at most this share of any class automatically "
-                                                      "(never all of it).")] = 0.3,
-    output: Annotated[Path | None, typer.Option("--output", help="Cleaned data file (default: <input stem>.cleaned.<ext> "
-                                                "here); removed rows go beside it as <stem>.removed.<ext>.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="The audited data (default: the path in the manifest); verified by hash and row count."
+        ),
+    ] = None,
+    action: Annotated[
+        FilterAction,
+        typer.Option(help="drop flagged rows, relabel confident ones, or flag (keep all, add audit columns)."),
+    ] = FilterAction.drop,
+    checks: Annotated[
+        str,
+        typer.Option(
+            help="Which checks' flags count: label, near_duplicate (keeps one per set), "
+            "outlier, null, non_iid, class_imbalance."
+        ),
+    ] = "label",
+    decisions: Annotated[
+        Path | None,
+        typer.Option(help="Human decisions (review CSV or Label Studio export); they override the automatic action."),
+    ] = None,
+    max_class_fraction: Annotated[
+        float, typer.Option(help="Remove at most this share of any class automatically (never all of it).")
+    ] = 0.3,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            help="Cleaned data file (default: <input stem>.cleaned.<ext> "
+            "here); removed rows go beside it as <stem>.removed.<ext>.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
-    format: Annotated[OutputFormat, typer.Option("--format", help="table or json summary on stdout.")] = OutputFormat.table,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json summary on stdout.")
+    ] = OutputFormat.table,
 ) -> None:
     """Write a cleaned dataset and, beside it, every removed or changed row with its reason (nothing is lost)."""
     from labelaudit.audit import load_audit
@@ -315,8 +339,9 @@ def filter_cmd(
     stdout, stderr = make_consoles()
     try:
         aud = load_audit(audit)
-        result = filter_dataset(aud, data, action=action.value, checks=checks,
-                                max_class_fraction=max_class_fraction, decisions=decisions)
+        result = filter_dataset(
+            aud, data, action=action.value, checks=checks, max_class_fraction=max_class_fraction, decisions=decisions
+        )
         paths = write_outputs(result, output_paths(result.data, output), force=force)
     except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place
         _fail(err)
@@ -324,13 +349,26 @@ def filter_cmd(
         stderr.print(f"warning: {w}", markup=False, highlight=False)
     counts = result.counts
     if format is OutputFormat.json:
-        typer.echo(json.dumps({"schema_version": 1, "action": action.value, "counts": counts,
-                               "capped_classes": [str(c) for c in result.plan.capped_classes],
-                               "outputs": {k: str(v) for k, v in paths.items()}}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "schema_version": 1,
+                    "action": action.value,
+                    "counts": counts,
+                    "capped_classes": [str(c) for c in result.plan.capped_classes],
+                    "outputs": {k: str(v) for k, v in paths.items()},
+                },
+                indent=2,
+            )
+        )
     else:
-        stdout.print(f"{counts['input']} rows in: {counts['cleaned']} written to {paths['cleaned']}, "
-                     f"{counts['dropped']} dropped, {counts['relabelled']} relabelled; every removed or changed row "
-                     f"is in {paths['removed']}", markup=False, highlight=False)
+        stdout.print(
+            f"{counts['input']} rows in: {counts['cleaned']} written to {paths['cleaned']}, "
+            f"{counts['dropped']} dropped, {counts['relabelled']} relabelled; every removed or changed row "
+            f"is in {paths['removed']}",
+            markup=False,
+            highlight=False,
+        )
     raise typer.Exit(EXIT_OK)
 
 

@@ -52,8 +52,12 @@ class FilterResult:
     @property
     def counts(self) -> dict[str, int]:
         a = self.plan.table["action"]
-        return {"input": len(a), "cleaned": len(self.cleaned), "dropped": int((a == "drop").sum()),
-                "relabelled": int((a == "relabel").sum())}
+        return {
+            "input": len(a),
+            "cleaned": len(self.cleaned),
+            "dropped": int((a == "drop").sum()),
+            "relabelled": int((a == "relabel").sum()),
+        }
 
 
 def filter_dataset(
@@ -70,8 +74,7 @@ def filter_dataset(
     if isinstance(decisions, (str, Path)):
         decisions = read_decisions(audit, Path(decisions))
     action = Action(action) if not isinstance(action, Action) else action
-    plan = plan_actions(audit, action=action, checks=checks, max_class_fraction=max_class_fraction,
-                        decisions=decisions)
+    plan = plan_actions(audit, action=action, checks=checks, max_class_fraction=max_class_fraction, decisions=decisions)
     t = plan.table
     frame = ad.frame
     dropped = plan.dropped
@@ -87,8 +90,9 @@ def filter_dataset(
         iss = audit.issues
         cleaned["labelaudit_label_quality"] = iss["label_quality"].to_numpy()
         cleaned["labelaudit_is_label_issue"] = iss["is_label_issue"].to_numpy()
-        cleaned["labelaudit_suggested_label"] = iss["suggested_label"].astype(str).where(
-            iss["suggested_label"].notna(), None).to_numpy()
+        cleaned["labelaudit_suggested_label"] = (
+            iss["suggested_label"].astype(str).where(iss["suggested_label"].notna(), None).to_numpy()
+        )
         cleaned["labelaudit_reason"] = t["reason"].to_numpy()
     cleaned = cleaned[~dropped].reset_index(drop=True)
     removed = frame[changed].copy()
