@@ -256,6 +256,7 @@ def scan(
                 break
             continue
         worst = max(worst, audit.exit_code)
+        _append_step_summary(audit)
         lab = audit.summary["checks"]["label"]
         reports.append(
             {
@@ -283,6 +284,93 @@ def scan(
     elif len(data) > 1 and not quiet:
         render_batch(stdout, reports)
     raise typer.Exit(worst)
+
+
+def _append_step_summary(audit: Any) -> None:
+    """Append the Markdown summary to $GITHUB_STEP_SUMMARY when GitHub Actions sets it."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    from labelaudit.report import ReportFormat, report_context
+    from labelaudit.report.markdown import fit_step_summary
+
+    ctx = report_context(audit, ReportFormat.markdown)
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(fit_step_summary(ctx) + "\n")
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def report(
+    audit: Annotated[Path, typer.Argument(help="Audit directory written by 'labelaudit scan'.", show_default=False)],
+    format: Annotated[
+        str, typer.Option("--format", help="table, json, markdown, html, review-csv, label-studio or argilla.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write to this file (atomically) instead of stdout.")
+    ] = None,
+    top: Annotated[
+        int | None,
+        typer.Option(
+            help="How many top issues (default: 10 table, 20 markdown, 50 json/html, all for review exports)."
+        ),
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Also write JUnit XML, one testcase per gate.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="The audited data, for row values (default: the path in the manifest)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing --output/--junit files.")] = False,
+) -> None:
+    """Render an audit for people (table, markdown, html), machines (json, junit) or reviewers (review exports).
+
+    Exits with the audit's own exit code (1 when a gate failed), so a CI step can run report alone.
+    """
+    from labelaudit.audit import load_audit
+    from labelaudit.console import make_consoles, render_report_table
+    from labelaudit.io.atomic import atomic_file, check_writable
+    from labelaudit.options import _enum
+    from labelaudit.report import ReportFormat, render, report_context
+
+    stdout, stderr = make_consoles()
+    try:
+        fmt = _enum(ReportFormat, format, "--format")
+        if top is not None and top < 0:
+            raise ConfigError(f"--top must be 0 or more (got {top})")
+        for target in (output, junit):
+            if target is not None:
+                check_writable(target, force=force, what="output file")
+        aud = load_audit(audit)
+        ctx = report_context(aud, fmt, top=top, data=data)
+        if fmt is ReportFormat.table:
+            outputs = {}
+            render_report_table(stdout, aud.manifest, ctx)
+        else:
+            outputs = render(aud, fmt, ctx)
+        if output is not None and outputs:
+            with atomic_file(output, force=force) as tmp:
+                tmp.write_text(outputs["main"], encoding="utf-8")
+            if "config" in outputs:
+                cfg = output.with_name(output.stem + ".label_config.xml")
+                with atomic_file(cfg, force=True) as tmp:
+                    tmp.write_text(outputs["config"], encoding="utf-8")
+                stderr.print(f"Label Studio labeling config written to {cfg}", markup=False, highlight=False)
+        elif outputs:
+            sys.stdout.write(outputs["main"])
+            if "config" in outputs:
+                stderr.print(
+                    "Label Studio labeling config (save it beside the tasks):\n" + outputs["config"],
+                    markup=False,
+                    highlight=False,
+                )
+        if junit is not None:
+            from labelaudit.report.junit import render_junit
+
+            with atomic_file(junit, force=force) as tmp:
+                tmp.write_text(render_junit(ctx), encoding="utf-8")
+        _append_step_summary(aud)
+    except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place
+        _fail(err)
+    raise typer.Exit(aud.exit_code)
 
 
 class FilterAction(str, Enum):

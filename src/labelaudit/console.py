@@ -176,3 +176,46 @@ def render_batch(console: Console, rows: list[dict[str, Any]]) -> None:
             Text(r.get("audit") or r.get("error", "")),
         )
     console.print(table)
+
+
+def render_report_table(console: Console, manifest: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """The terminal report: summary panel, per-class table, top issues with a few values, advice."""
+    render_summary(console, manifest, ctx.get("audit"))
+    per = Table(title="Per class")
+    for col, just in (
+        ("class", "left"),
+        ("rows", "right"),
+        ("flagged", "right"),
+        ("rate", "right"),
+        ("most common suggestion", "left"),
+    ):
+        per.add_column(col, justify=just)  # type: ignore[arg-type]
+    for c in ctx["per_class"]:
+        name = str(c["class"]) + ("" if c["assessed"] else " (not assessed)")
+        per.add_row(
+            Text(name), str(c["rows"]), str(c["flagged"]), _pct(c["rate"]), Text(_fmt(c["most_common_suggested"]))
+        )
+    console.print(per)
+    if ctx["top_issues"]:
+        top = Table(
+            title=f"Top {len(ctx['top_issues'])} suspected label errors (label_quality: lower = more likely wrong)"
+        )
+        for col in ("rank", "row", "id", "given", "suggested", "label_quality", "values"):
+            top.add_column(col)
+        for t in ctx["top_issues"]:
+            values = ", ".join(f"{k}={_fmt(v)}" for k, v in list((t.get("data") or {}).items())[:4])
+            top.add_row(
+                str(t["rank"]),
+                str(t["row"]),
+                Text(_fmt(t["id"])),
+                Text(_fmt(t["given_label"])),
+                Text(_fmt(t["suggested_label"])),
+                _fmt(t["label_quality"]),
+                Text(values),
+            )
+        console.print(top)
+    else:
+        console.print("No label issues found.")
+    console.print(Text("What to do next:", style="bold"))
+    for r in ctx["recommendations"]:
+        console.print(Text(f"- {r['text']}"))

@@ -1,0 +1,74 @@
+"""``labelaudit report``: one audit, many formats, chosen through :class:`ReportFormat`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from labelaudit.audit import Audit
+from labelaudit.errors import InputError
+from labelaudit.report.context import build_context, try_load_data
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+    review_csv = "review-csv"
+    label_studio = "label-studio"
+    argilla = "argilla"
+
+
+#: how many top issues each format shows when --top is not given (None = every flagged row)
+DEFAULT_TOP = {
+    ReportFormat.table: 10,
+    ReportFormat.json: 50,
+    ReportFormat.markdown: 20,
+    ReportFormat.html: 50,
+    ReportFormat.review_csv: None,
+    ReportFormat.label_studio: None,
+    ReportFormat.argilla: None,
+}
+NEEDS_ROW_DATA = {ReportFormat.review_csv, ReportFormat.label_studio, ReportFormat.argilla}
+
+
+def report_context(
+    audit: Audit, fmt: ReportFormat, *, top: int | None = None, data: Path | None = None
+) -> dict[str, Any]:
+    loaded, note = try_load_data(audit, data)
+    if loaded is None and fmt in NEEDS_ROW_DATA:
+        raise InputError(f"the {fmt.value} export needs the audited rows: {note}")
+    n = top if top is not None else DEFAULT_TOP[fmt]
+    return build_context(audit, top=n, data=loaded, data_note=note)
+
+
+def render(audit: Audit, fmt: ReportFormat, ctx: dict[str, Any]) -> dict[str, str]:
+    """Text outputs of one format: ``main`` plus, for label-studio, ``config`` (the labeling config)."""
+    import json
+
+    if fmt is ReportFormat.json:
+        return {"main": json.dumps(ctx, indent=2, default=str) + "\n"}
+    if fmt is ReportFormat.markdown:
+        from labelaudit.report.markdown import render_markdown
+
+        return {"main": render_markdown(ctx)}
+    if fmt is ReportFormat.html:
+        from labelaudit.report.html import render_html
+
+        return {"main": render_html(ctx, audit)}
+    if fmt is ReportFormat.review_csv:
+        from labelaudit.report.review import render_review_csv
+
+        return {"main": render_review_csv(ctx, "id" if "id" in audit.issues.columns else "row")}
+    if fmt is ReportFormat.label_studio:
+        from labelaudit.report.review import render_label_studio
+
+        tasks, config = render_label_studio(ctx, audit.class_names)
+        return {"main": tasks, "config": config}
+    if fmt is ReportFormat.argilla:
+        from labelaudit.report.review import render_argilla
+
+        return {"main": render_argilla(ctx)}
+    raise ValueError(f"{fmt} is rendered by the console")  # table

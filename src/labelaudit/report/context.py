@@ -1,0 +1,135 @@
+"""The report's content, built once from an audit and shared by every format (JSON schema v1)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labelaudit._version import __version__
+from labelaudit.audit import Audit
+from labelaudit.audited_data import AuditedData, load_audited_data
+from labelaudit.errors import LabelAuditError
+from labelaudit.report.recommend import recommendations
+
+REPORT_SCHEMA_VERSION = 1
+#: columns of the row data shown beside each issue in tables (all of them go to review exports)
+ROW_PREVIEW_COLUMNS = 6
+
+
+def try_load_data(audit: Audit, data: Path | None) -> tuple[AuditedData | None, str | None]:
+    """The audited data when it can be found and verified; else None and why."""
+    try:
+        return load_audited_data(audit, data), None
+    except LabelAuditError as err:
+        if data is not None:
+            raise
+        return None, str(err)
+
+
+def _clean(v: Any) -> Any:
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    if isinstance(v, (pd.Timestamp,)):
+        return v.isoformat()
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return f"<vector of {len(v)}>"
+    return v
+
+
+def row_data(
+    data: AuditedData | None, rows: list[int], preview: bool, id_column: str | None = None
+) -> dict[int, dict[str, Any]]:
+    """Values of the given rows, without the label and id columns (they have their own fields)."""
+    if data is None:
+        return {}
+    cols = [c for c in data.frame.columns if c not in (data.label_column, id_column)]
+    if preview:
+        cols = cols[:ROW_PREVIEW_COLUMNS]
+    sub = data.frame.iloc[rows][cols]
+    return {
+        r: {str(c): _clean(v) for c, v in zip(cols, vals, strict=True)}
+        for r, vals in zip(rows, sub.itertuples(index=False, name=None), strict=True)
+    }
+
+
+def issue_reasons(rec: pd.Series, columns: list[str]) -> list[str]:
+    return [c[3:-6] for c in columns if c.startswith("is_") and c.endswith("_issue") and bool(rec[c])]
+
+
+def top_issues(audit: Audit, n: int | None, data: AuditedData | None, *, preview: bool = True) -> list[dict[str, Any]]:
+    iss = audit.issues
+    flagged = iss[iss["is_label_issue"]].sort_values("rank")
+    if n is not None:
+        flagged = flagged.head(n)
+    rows = [int(r) for r in flagged["row"]]
+    datas = row_data(data, rows, preview, audit.manifest.get("id_column"))
+    names = {str(c): i for i, c in enumerate(audit.class_names)}
+    out = []
+    cols = list(iss.columns)
+    for r, rec in zip(rows, (flagged.loc[i] for i in flagged.index), strict=True):
+        sug = rec["suggested_label"]
+        prob = float(audit.pred_probs[r, names[str(sug)]]) if str(sug) in names else None
+        item = {
+            "row": r,
+            "id": _clean(rec["id"]) if "id" in cols else None,
+            "rank": int(rec["rank"]),
+            "given_label": _clean(rec["given_label"]),
+            "suggested_label": _clean(sug),
+            "label_quality": _clean(float(rec["label_quality"])),
+            "suggested_probability": prob,
+            "issues": issue_reasons(rec, cols),
+        }
+        if data is not None:
+            item["data"] = datas[r]
+        out.append(item)
+    return out
+
+
+def build_context(audit: Audit, *, top: int | None, data: AuditedData | None, data_note: str | None) -> dict[str, Any]:
+    m = audit.manifest
+    s = m["summary"]
+    return {
+        "schema": "labelaudit.report",
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "tool_version": __version__,
+        "audit": str(audit.path) if audit.path else None,
+        "input": m["input"],
+        "model": m["model"],
+        "summary": {
+            "rows": s["rows"],
+            "classes": s["classes"],
+            "labeled_rows": s["labeled_rows"],
+            "assessed_rows": s["assessed_rows"],
+            "label_issues": s["checks"]["label"]["count"],
+            "label_issue_rate": s["checks"]["label"]["rate"],
+            "estimated_noise_rate": s["checks"]["label"]["estimated_noise_rate"],
+            "not_assessed": s["not_assessed"],
+        },
+        "per_class": s["per_class"],
+        "checks": s["checks"],
+        "skipped_checks": s["skipped_checks"],
+        "gates": m["gates"],
+        "exit_code": m["exit_code"],
+        "recommendations": recommendations(audit),
+        "top_issues": top_issues(audit, top, data),
+        "row_data": "included" if data is not None else f"unavailable: {data_note}",
+        "run": {
+            "command": m.get("command"),
+            "created": m.get("created"),
+            "libraries": m["libraries"],
+            "folds": m["folds"],
+            "seed": m["seed"],
+            "knn": m.get("knn"),
+            "timings": m["timings"],
+            "options": m["options"],
+            "config_file": m.get("config_file"),
+        },
+    }

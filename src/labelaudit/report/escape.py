@@ -1,0 +1,26 @@
+"""Escaping untrusted values from the data for Markdown and CSV (HTML is escaped by the template engine)."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+#: cells that start with these run as formulas in spreadsheets (OWASP CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def md(value: Any) -> str:
+    """One Markdown table cell: HTML entities, Markdown punctuation escaped, no line breaks."""
+    text = "" if value is None else str(value)
+    text = html.escape(text, quote=False)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def csv_cell(value: Any) -> Any:
+    """Neutralise a text cell that a spreadsheet would run as a formula (prefix a single quote)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value

@@ -1,0 +1,76 @@
+"""Markdown: fit for a pull-request comment or a CI job summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelaudit.report.escape import md
+
+#: GitHub caps a step summary at 1 MiB; stay well under it
+STEP_SUMMARY_LIMIT = 512 * 1024
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def render_markdown(ctx: dict[str, Any]) -> str:
+    s = ctx["summary"]
+    lines = [f"## labelaudit: {md(ctx['input']['name'])}", ""]
+    gate_line = ""
+    if ctx["gates"]["results"]:
+        gate_line = " — gates **passed**" if ctx["gates"]["passed"] else " — gates **FAILED**"
+    lines.append(
+        f"**{s['label_issues']}** suspected label errors in {s['assessed_rows']} assessed rows "
+        f"(**{_pct(s['label_issue_rate'])}**; estimated noise rate {_pct(s['estimated_noise_rate'])}){gate_line}."
+    )
+    lines += ["", "| check | issues | rate |", "|---|---:|---:|"]
+    for name, c in ctx["checks"].items():
+        lines.append(f"| {md(name)} | {c['count']} | {_pct(c['rate'])} |")
+    for name, why in ctx["skipped_checks"].items():
+        lines.append(f"| {md(name)} | skipped | {md(why)} |")
+    if ctx["gates"]["results"]:
+        lines += ["", "| gate | rate | limit | result |", "|---|---:|---:|---|"]
+        for g in ctx["gates"]["results"]:
+            res = "pass" if g["passed"] else "**FAIL**"
+            lines.append(f"| {md(g['check'])} | {_pct(g['rate'])} | {_pct(g['threshold'])} | {res} |")
+    lines += ["", "| class | rows | flagged | rate | most common suggestion |", "|---|---:|---:|---:|---|"]
+    for c in ctx["per_class"]:
+        note = "" if c["assessed"] else " (not assessed)"
+        lines.append(
+            f"| {md(c['class'])}{note} | {c['rows']} | {c['flagged']} | {_pct(c['rate'])} | "
+            f"{md(c['most_common_suggested'])} |"
+        )
+    if ctx["top_issues"]:
+        lines += [
+            "",
+            "<details><summary>Top suspected label errors</summary>",
+            "",
+            "| rank | row | id | given | suggested | label quality |",
+            "|---:|---:|---|---|---|---:|",
+        ]
+        for t in ctx["top_issues"]:
+            lines.append(
+                f"| {t['rank']} | {t['row']} | {md(t['id'])} | {md(t['given_label'])} | "
+                f"{md(t['suggested_label'])} | {t['label_quality']:.3g} |"
+            )
+        lines += ["", "</details>"]
+    lines += ["", "**What to do next**", ""]
+    lines += [f"- {md(r['text'])}" for r in ctx["recommendations"]]
+    lines += [
+        "",
+        f"<sub>labelaudit {md(ctx['tool_version'])}, model {md(ctx['model']['used'])}, "
+        f"seed {ctx['run']['seed']}, input sha256 {ctx['input']['sha256'][:12]}…</sub>",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def fit_step_summary(ctx: dict[str, Any], limit: int = STEP_SUMMARY_LIMIT) -> str:
+    """Markdown for $GITHUB_STEP_SUMMARY, with fewer top issues until it fits under ``limit`` bytes."""
+    ctx = dict(ctx)
+    text = render_markdown(ctx)
+    while len(text.encode()) > limit and ctx["top_issues"]:
+        ctx["top_issues"] = ctx["top_issues"][: len(ctx["top_issues"]) // 2]
+        text = render_markdown(ctx)
+    return text[:limit]

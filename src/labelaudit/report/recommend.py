@@ -1,0 +1,112 @@
+"""What to do next, from the estimated noise rate and its structure. Every threshold lives here.
+
+The decision table follows the field's practice: light noise (~5 %) -> label smoothing (+ MixUp) may
+be enough; moderate -> review and filter, then retrain; heavy (> 30 %) -> a robust loss (GCE) plus
+filtering; people who can review should get the suspects exported; rows with no confident
+alternative may be hard but correct and are not to be deleted blindly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+CLEAN_BELOW = 0.02
+LIGHT_BELOW = 0.10
+HEAVY_ABOVE = 0.30
+#: a flagged row whose most likely class has less probability than this has no confident alternative
+UNSURE_SUGGESTION = 0.5
+#: one (given -> suggested) pair holding at least this share of flagged rows means asymmetric noise
+ASYMMETRIC_SHARE = 0.3
+
+
+def recommendations(audit) -> list[dict[str, str]]:
+    """Short, ordered advice; each item has an ``id`` (stable, for scripts) and a ``text``."""
+    s = audit.summary
+    lab = s["checks"]["label"]
+    rate = float(lab["estimated_noise_rate"])
+    out: list[dict[str, str]] = []
+
+    def add(key: str, text: str) -> None:
+        out.append({"id": key, "text": text})
+
+    if rate < CLEAN_BELOW and lab["count"] == 0:
+        add("clean", "Labels look clean: no action beyond spot checks. Re-run the audit when data or model change.")
+    elif rate < LIGHT_BELOW:
+        add(
+            "light-noise",
+            f"Light noise (~{rate:.0%}): training with label smoothing (0.1) and MixUp may be enough; "
+            "review the flagged rows if you can.",
+        )
+    elif rate <= HEAVY_ABOVE:
+        add(
+            "moderate-noise",
+            f"Moderate noise (~{rate:.0%}): review and remove or relabel the flagged rows "
+            "(labelaudit filter), then retrain; a robust loss (GCE) helps with what remains.",
+        )
+    else:
+        add(
+            "heavy-noise",
+            f"Heavy noise (~{rate:.0%}): train with a robust loss (GCE) plus filtering, and fix the "
+            "labelling process; expect the audit itself to be less reliable at this level.",
+        )
+    if lab["count"]:
+        add(
+            "review",
+            "People can review the suspects before anything is deleted: labelaudit report AUDIT "
+            "--format review-csv (or label-studio / argilla), then labelaudit filter AUDIT --decisions FILE.",
+        )
+    iss = audit.issues
+    flagged = iss["is_label_issue"].to_numpy()
+    if flagged.any():
+        pp = audit.pred_probs[flagged]
+        unsure = int((pp.max(axis=1) < UNSURE_SUGGESTION).sum())
+        if unsure:
+            add(
+                "hard-examples",
+                f"{unsure} flagged rows have no confident alternative label (top probability "
+                f"< {UNSURE_SUGGESTION:.0%}): they may be hard but correct; review them rather than delete them.",
+            )
+        pairs = iss.loc[flagged, ["given_label", "suggested_label"]].astype(str)
+        counts = pairs.value_counts()
+        if len(counts) and counts.iloc[0] / flagged.sum() >= ASYMMETRIC_SHARE and flagged.sum() >= 5:
+            (g, sug), n = counts.index[0], int(counts.iloc[0])
+            add(
+                "asymmetric",
+                f"Noise is asymmetric: {n} of {int(flagged.sum())} flagged rows are '{g}' that look "
+                f"like '{sug}'. Check the labelling guidelines for these two classes.",
+            )
+    checks = s["checks"]
+    if checks.get("non_iid", {}).get("significant"):
+        add(
+            "non-iid",
+            "The data order is not i.i.d. (neighbours in feature space sit close in the file): shuffle "
+            "before splitting and check for drift or duplicated batches.",
+        )
+    if checks.get("near_duplicate", {}).get("count"):
+        add(
+            "near-duplicates",
+            "Near duplicates found: keep one per set before splitting train/test, or the test "
+            "score leaks (labelaudit filter --checks near_duplicate).",
+        )
+    if s["not_assessed"]["rare_classes"]:
+        add("rare-classes", "Some classes are too small to assess: collect more rows for them or review them by hand.")
+    add(
+        "clean-test",
+        "Evaluate on a clean, reviewed test set, never on the noisy labels, and re-run the audit "
+        "after the model improves.",
+    )
+    return out
+
+
+def flagged_matrix(audit) -> tuple[list[Any], np.ndarray]:
+    """Counts of flagged rows by (given, suggested) class: rows given, columns suggested."""
+    names = audit.class_names
+    index = {str(n): i for i, n in enumerate(names)}
+    m = np.zeros((len(names), len(names)), dtype=np.int64)
+    iss = audit.issues[audit.issues["is_label_issue"]]
+    for g, sug in zip(iss["given_label"].astype(str), iss["suggested_label"].astype(str), strict=True):
+        if g in index and sug in index:
+            m[index[g], index[sug]] += 1
+    return names, m
