@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import typer
 
 from labelaudit.cli import app
@@ -14,6 +15,14 @@ README = (ROOT / "README.md").read_text()
 
 def test_every_scan_option_is_documented():
     cmd = typer.main.get_command(app).commands["scan"]
+    flags = [o for p in cmd.params if p.param_type_name == "option" for o in p.opts if o.startswith("--")]
+    missing = [f for f in flags if f != "--help" and f"`{f}" not in README]
+    assert missing == []
+
+
+@pytest.mark.parametrize("command", ["report", "filter"])
+def test_every_option_of_report_and_filter_is_documented(command):
+    cmd = typer.main.get_command(app).commands[command]
     flags = [o for p in cmd.params if p.param_type_name == "option" for o in p.opts if o.startswith("--")]
     missing = [f for f in flags if f != "--help" and f"`{f}" not in README]
     assert missing == []

@@ -17,7 +17,7 @@ from labelaudit.report.recommend import recommendations
 
 REPORT_SCHEMA_VERSION = 1
 #: columns of the row data shown beside each issue in tables (all of them go to review exports)
-ROW_PREVIEW_COLUMNS = 6
+ROW_PREVIEW_COLUMNS = 12
 
 
 def try_load_data(audit: Audit, data: Path | None) -> tuple[AuditedData | None, str | None]:
@@ -93,7 +93,9 @@ def top_issues(audit: Audit, n: int | None, data: AuditedData | None, *, preview
     return out
 
 
-def build_context(audit: Audit, *, top: int | None, data: AuditedData | None, data_note: str | None) -> dict[str, Any]:
+def build_context(
+    audit: Audit, *, top: int | None, data: AuditedData | None, data_note: str | None, all_columns: bool = False
+) -> dict[str, Any]:
     m = audit.manifest
     s = m["summary"]
     return {
@@ -119,7 +121,7 @@ def build_context(audit: Audit, *, top: int | None, data: AuditedData | None, da
         "gates": m["gates"],
         "exit_code": m["exit_code"],
         "recommendations": recommendations(audit),
-        "top_issues": top_issues(audit, top, data),
+        "top_issues": top_issues(audit, top, data, preview=not all_columns),
         "row_data": "included" if data is not None else f"unavailable: {data_note}",
         "run": {
             "command": m.get("command"),
