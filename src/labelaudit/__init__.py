@@ -24,7 +24,10 @@ from labelaudit.errors import (
 )
 from labelaudit.options import ScanOptions
 from labelaudit.progress import ProgressEvent
+from labelaudit.filtering import filter_dataset
+from labelaudit.noise import NoiseKind, simulate_noise
 from labelaudit.scan import scan
+from labelaudit.simulate import simulate
 
 __all__ = [
     "Audit",
@@ -39,7 +42,11 @@ __all__ = [
     "SchemaError",
     "ScanOptions",
     "UsageError",
+    "NoiseKind",
     "__version__",
+    "filter_dataset",
     "load_audit",
     "scan",
+    "simulate",
+    "simulate_noise",
 ]

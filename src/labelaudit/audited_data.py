@@ -53,38 +53,47 @@ def load_audited_data(audit: Audit, data: Path | None = None) -> AuditedData:
     m = audit.manifest
     path = Path(data) if data is not None else Path(m["input"]["path"])
     _verify(audit, path)
-    enc = (m.get("options") or {}).get("encoding")
-    source = open_table(path, encoding=enc)
-    label_col = m["label_column"] or "label"
+    labels_file = Path(m["labels_file"]["path"]) if m.get("labels_file") else None
+    out = read_data_file(
+        path, label_column=m["label_column"], encoding=(m.get("options") or {}).get("encoding"), labels_file=labels_file
+    )
+    if len(out.frame) != m["input"]["rows"]:
+        raise InputError(f"{path} has {len(out.frame)} rows but the audit has {m['input']['rows']}; re-run scan")
+    return out
+
+
+def read_data_file(
+    path: Path, *, label_column: str | None, encoding: str | None = None, labels_file: Path | None = None
+) -> AuditedData:
+    """Every column of a data file, typed so that rows can be written back faithfully."""
+    source = open_table(path, encoding=encoding)
+    label_col = label_column or "label"
     if source.is_array:
         X = np.asarray(source.matrix)
-        cols = {f"f{i}": X[:, i] for i in range(X.shape[1])}
-        frame = pd.DataFrame(cols)
-        labels_file = Path(m["labels_file"]["path"]) if m.get("labels_file") else None
+        frame = pd.DataFrame({f"f{i}": X[:, i] for i in range(X.shape[1])})
         if labels_file is not None:
-            labels = read_labels_file(labels_file, encoding=enc)
-        else:
+            labels = read_labels_file(labels_file, encoding=encoding)
+        elif source.labels is not None:
             labels = np.asarray(source.labels)
+        else:
+            raise SchemaError(f"{path.name} holds features only; pass --labels FILE")
+        if len(labels) != len(frame):
+            raise InputError(f"labels file has {len(labels)} rows but {path.name} has {len(frame)}")
         frame["label"] = list(labels)
         keys = None
         if source.format == "npz":
             with np.load(path, allow_pickle=False) as npz:
                 keys = ("X", "y") if "X" in npz.files else ("features", "labels")
-        out = AuditedData(
+        return AuditedData(
             path, source.format, frame, "label", labels_file=labels_file, npz_keys=keys, feature_dtype=X.dtype
         )
-    elif source.format in {"csv", "tsv"}:
+    if source.format in {"csv", "tsv"}:
         frame = pd.read_csv(
             path, sep=source.delimiter, dtype=str, keep_default_na=False, na_filter=False, encoding=source.encoding
         )
-        out = AuditedData(path, source.format, frame, label_col, delimiter=source.delimiter, encoding=source.encoding)
-    else:
-        table = source.read(source.columns)
-        frame = table.to_pandas(types_mapper=pd.ArrowDtype)
-        out = AuditedData(path, source.format, frame, label_col)
-    if len(out.frame) != m["input"]["rows"]:
-        raise InputError(f"{path} has {len(out.frame)} rows but the audit has {m['input']['rows']}; re-run scan")
-    return out
+        return AuditedData(path, source.format, frame, label_col, delimiter=source.delimiter, encoding=source.encoding)
+    table = source.read(source.columns)
+    return AuditedData(path, source.format, table.to_pandas(types_mapper=pd.ArrowDtype), label_col)
 
 
 def label_values(data: AuditedData, values: list[Any]) -> pd.Series:

@@ -320,6 +320,15 @@ def report(
         typer.Option("--data", help="The audited data, for row values (default: the path in the manifest)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing --output/--junit files.")] = False,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Truth file from 'labelaudit simulate' (or any file "
+            "with row + is_noisy): score the audit (precision, recall, F1, "
+            "AUPRC).",
+        ),
+    ] = None,
 ) -> None:
     """Render an audit for people (table, markdown, html), machines (json, junit) or reviewers (review exports).
 
@@ -341,6 +350,10 @@ def report(
                 check_writable(target, force=force, what="output file")
         aud = load_audit(audit)
         ctx = report_context(aud, fmt, top=top, data=data)
+        if truth is not None:
+            from labelaudit.truth import score_audit
+
+            ctx["truth"] = score_audit(aud, truth)
         if fmt is ReportFormat.table:
             outputs = {}
             render_report_table(stdout, aud.manifest, ctx)
@@ -457,6 +470,76 @@ def filter_cmd(
             markup=False,
             highlight=False,
         )
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def simulate(
+    data: Annotated[Path, typer.Argument(help="Clean data file to corrupt.", show_default=False)],
+    noise: Annotated[
+        str,
+        typer.Option(
+            help="symmetric, asymmetric (to the most-confused class) or instance "
+            "(harder rows flip more, to the model's second choice)."
+        ),
+    ] = "symmetric",
+    rate: Annotated[float, typer.Option(help="Share of labels to flip (0.2 = 20 %).")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same flips.")] = 0,
+    label: Annotated[str | None, typer.Option(help="Label column (default: the one named label/target/...).")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="Labels file for NPY features.")] = None,
+    features: Annotated[str | None, typer.Option(help="Comma-separated feature columns for the noise model.")] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Row id column, copied into the truth file.")] = None,
+    text: Annotated[str | None, typer.Option(help="Text column (TF-IDF) for the noise model.")] = None,
+    transition: Annotated[
+        Path | None,
+        typer.Option(help="CSV K x K transition matrix (class names in header and first column) for asymmetric noise."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Noisy copy (default: <stem>.noisy.<ext> here; same format as the input)."),
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option("--truth", help="Truth file, .parquet or .csv (default: <out stem>.truth.parquet).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
+) -> None:
+    """Write a copy of DATA with simulated label noise plus a truth file, to measure an audit before trusting it."""
+    from labelaudit.console import ProgressPrinter, make_consoles
+    from labelaudit.noise import NoiseKind
+    from labelaudit.options import _enum
+    from labelaudit.simulate import simulate as run_simulate
+
+    stdout, stderr = make_consoles()
+    try:
+        kind = _enum(NoiseKind, noise, "--noise")
+        feats = tuple(f.strip() for f in features.split(",")) if features else None
+        with ProgressPrinter(stderr, quiet=quiet) as progress:
+            sim = run_simulate(
+                data,
+                noise=kind,
+                rate=rate,
+                seed=seed,
+                label=label,
+                labels_file=labels,
+                features=feats,
+                id_column=id,
+                text=text,
+                transition=transition,
+                out=out,
+                truth=truth,
+                force=force,
+                progress=progress,
+            )
+    except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place
+        _fail(err)
+    stdout.print(
+        f"{kind.value} noise, requested rate {rate:g}, realised rate {sim.realised_rate:.4f} "
+        f"({int(sim.noise.flipped.sum())} labels flipped); wrote {sim.outputs['data']} and "
+        f"{sim.outputs['truth']}",
+        markup=False,
+        highlight=False,
+    )
     raise typer.Exit(EXIT_OK)
 
 

@@ -216,6 +216,16 @@ def render_report_table(console: Console, manifest: dict[str, Any], ctx: dict[st
         console.print(top)
     else:
         console.print("No label issues found.")
+    if "truth" in ctx:
+        t = ctx["truth"]
+        console.print(
+            Text(
+                f"Against the truth file: precision {t['precision']:.3f}, recall {t['recall']:.3f}, "
+                f"F1 {t['f1']:.3f}, AUPRC {t['auprc']:.3f} ({t['true_positives']} of {t['true_errors']} "
+                f"true errors among {t['flagged']} flagged)",
+                style="bold",
+            )
+        )
     console.print(Text("What to do next:", style="bold"))
     for r in ctx["recommendations"]:
         console.print(Text(f"- {r['text']}"))

@@ -24,6 +24,13 @@ def render_markdown(ctx: dict[str, Any]) -> str:
         f"**{s['label_issues']}** suspected label errors in {s['assessed_rows']} assessed rows "
         f"(**{_pct(s['label_issue_rate'])}**; estimated noise rate {_pct(s['estimated_noise_rate'])}){gate_line}."
     )
+    if "truth" in ctx:
+        t = ctx["truth"]
+        lines += [
+            "",
+            f"Against the truth file: precision {t['precision']:.3f}, recall {t['recall']:.3f}, "
+            f"F1 {t['f1']:.3f}, AUPRC {t['auprc']:.3f}.",
+        ]
     lines += ["", "| check | issues | rate |", "|---|---:|---:|"]
     for name, c in ctx["checks"].items():
         lines.append(f"| {md(name)} | {c['count']} | {_pct(c['rate'])} |")
