@@ -22,10 +22,10 @@ from labelaudit.errors import (
     SchemaError,
     UsageError,
 )
-from labelaudit.options import ScanOptions
-from labelaudit.progress import ProgressEvent
 from labelaudit.filtering import filter_dataset
 from labelaudit.noise import NoiseKind, simulate_noise
+from labelaudit.options import ScanOptions
+from labelaudit.progress import ProgressEvent
 from labelaudit.scan import scan
 from labelaudit.simulate import simulate
 

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 ISSUES = "issues.parquet"
 PRED_PROBS = "pred_probs.npy"
+EXTRA_TABLES = ("items", "annotators")
 
 
 def default_audit_dir(data: Path, cwd: Path | None = None) -> Path:
@@ -43,6 +44,8 @@ class Audit:
     issues: pd.DataFrame
     pred_probs: np.ndarray
     path: Path | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Extra per-audit tables saved as ``<name>.parquet`` (crowd audits: ``items``, ``annotators``)."""
 
     # -- convenient views -------------------------------------------------
     @property
@@ -99,6 +102,10 @@ class Audit:
                 }
             table = pa.Table.from_pandas(self.issues, preserve_index=False)
             pq.write_table(table, tmp / ISSUES, compression="zstd")
+            for name, frame in self.tables.items():
+                pq.write_table(
+                    pa.Table.from_pandas(frame, preserve_index=False), tmp / f"{name}.parquet", compression="zstd"
+                )
             np.save(tmp / PRED_PROBS, np.ascontiguousarray(self.pred_probs), allow_pickle=False)
             (tmp / MANIFEST).write_text(json.dumps(self.manifest, indent=2, default=_json_default) + "\n")
         self.path = path
@@ -144,4 +151,9 @@ def load_audit(path: Path) -> Audit:
         pred_probs = np.load(path / PRED_PROBS, allow_pickle=False)
     except (pa.ArrowInvalid, OSError, ValueError) as err:
         raise AuditFormatError(f"{path} holds a damaged file ({err}); re-run 'labelaudit scan'") from None
-    return Audit(manifest, issues, pred_probs, path)
+    tables = {
+        name: pq.read_table(path / f"{name}.parquet").to_pandas()
+        for name in EXTRA_TABLES
+        if (path / f"{name}.parquet").exists()
+    }
+    return Audit(manifest, issues, pred_probs, path, tables)

@@ -196,6 +196,22 @@ def scan(
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="With several inputs, stop at the first that fails.")
     ] = False,
+    item: Annotated[str | None, typer.Option(help="Annotations: item column (one row per annotation).")] = None,
+    annotator: Annotated[str | None, typer.Option(help="Annotations: annotator column.")] = None,
+    time: Annotated[str | None, typer.Option("--time", help="Annotations: seconds-per-annotation column.")] = None,
+    gold: Annotated[str | None, typer.Option(help="Annotations: gold-label column (fixes those items).")] = None,
+    export_format: Annotated[
+        str, typer.Option(help="Annotations: auto, long, label-studio, label-studio-csv, mturk or toloka.")
+    ] = "auto",
+    consensus: Annotated[str, typer.Option(help="Annotations: auto, majority, dawid-skene or crowdlab.")] = "auto",
+    classes: Annotated[str | None, typer.Option(help="Annotations: declared comma-separated class list.")] = None,
+    min_annotator_quality: Annotated[
+        float | None,
+        typer.Option(help="Annotations gate: exit 1 when an annotator with enough items is below this quality."),
+    ] = None,
+    min_annotator_items: Annotated[
+        int, typer.Option(help="Annotations: items an annotator needs before the quality gate judges them.")
+    ] = 10,
     no_clean: Annotated[
         bool,
         typer.Option(
@@ -212,7 +228,20 @@ def scan(
 
     stdout, stderr = make_consoles()
     try:
+        crowd_features = None
+        if (item or annotator) and features and Path(features).is_file():
+            crowd_features, features = Path(features), None
         options = ScanOptions(
+            item=item,
+            annotator=annotator,
+            time_column=time,
+            gold=gold,
+            export_format=export_format,
+            consensus=consensus,
+            classes=classes,
+            crowd_features=crowd_features,
+            min_annotator_quality=min_annotator_quality,
+            min_annotator_items=min_annotator_items,
             label=label,
             labels_file=labels,
             id_column=id,

@@ -216,6 +216,20 @@ def render_report_table(console: Console, manifest: dict[str, Any], ctx: dict[st
         console.print(top)
     else:
         console.print("No label issues found.")
+    if ctx.get("annotators"):
+        ann = Table(title="Worst annotators (quality: expected accuracy; lower = worse)")
+        for col in ("annotator", "quality", "agreement", "items", "worst class", "spammer?"):
+            ann.add_column(col)
+        for a in ctx["annotators"]:
+            ann.add_row(
+                Text(str(a["annotator"])),
+                _fmt(a["quality"]),
+                _fmt(a["agreement_with_consensus"]),
+                str(a["items_labelled"]),
+                Text(_fmt(a["worst_class"])),
+                "yes" if a["suspected_spammer"] else "",
+            )
+        console.print(ann)
     if "truth" in ctx:
         t = ctx["truth"]
         console.print(

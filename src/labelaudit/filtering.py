@@ -70,7 +70,12 @@ def filter_dataset(
     decisions: Path | dict[int, str] | None = None,
 ) -> FilterResult:
     """Cleaned and removed frames for ``audit`` applied to its data (verified by hash and row count)."""
-    ad = data if isinstance(data, AuditedData) else load_audited_data(audit, data)
+    if isinstance(data, AuditedData):
+        ad = data
+    elif audit.manifest.get("kind") == "crowd":
+        ad = crowd_items_data(audit)
+    else:
+        ad = load_audited_data(audit, data)
     if isinstance(decisions, (str, Path)):
         decisions = read_decisions(audit, Path(decisions))
     action = Action(action) if not isinstance(action, Action) else action
@@ -101,6 +106,29 @@ def filter_dataset(
         removed[col] = t.loc[changed, src].astype(str).to_numpy()
     removed = removed.reset_index(drop=True)
     return FilterResult(cleaned, removed, plan, ad, action, list(plan.warnings))
+
+
+def crowd_items_data(audit: Audit) -> AuditedData:
+    """A crowd audit's dataset: one row per item with its consensus label (in the export's format when tabular)."""
+    items = audit.tables.get("items")
+    if items is None:
+        from labelaudit.errors import AuditFormatError
+
+        raise AuditFormatError(f"{audit.path} is a crowd audit without items.parquet; re-run 'labelaudit scan'")
+    frame = pd.DataFrame(
+        {
+            "item": items["item"].astype(str),
+            "label": items["consensus_label"].astype(str),
+            "consensus_quality": items["consensus_quality"],
+            "agreement": items["agreement"],
+            "num_annotations": items["num_annotations"],
+            "annotations": items["annotations"] if "annotations" in items else "",
+        }
+    )
+    src = Path(audit.manifest["input"]["path"])
+    fmt = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl"}.get(src.suffix.lower(), "csv")
+    path = src if src.suffix.lower() in {".csv", ".tsv", ".parquet", ".jsonl"} else src.with_suffix(".csv")
+    return AuditedData(path, fmt, frame, "label", delimiter="\t" if fmt == "tsv" else ",")
 
 
 def output_paths(data: AuditedData, output: Path | None, folder: Path | None = None) -> dict[str, Path]:

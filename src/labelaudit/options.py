@@ -89,6 +89,26 @@ class ScanOptions:
     """Text encoding of CSV/TSV inputs (default UTF-8)."""
     fail_above: dict[str, float] = field(default_factory=dict)
     """Gates: check name -> highest allowed issue rate."""
+    # multi-annotator exports
+    item: str | None = None
+    """Item column of a long annotation table (one row per annotation)."""
+    annotator: str | None = None
+    """Annotator column."""
+    time_column: str | None = None
+    """Seconds spent per annotation (for the annotators' median time)."""
+    gold: str | None = None
+    """Gold-label column: those items' consensus is fixed to it."""
+    export_format: str = "auto"
+    """auto, long, label-studio, label-studio-csv, mturk, toloka."""
+    consensus: str = "auto"
+    """auto (Dawid-Skene, or CROWDLAB with item features/pred_probs), majority, dawid-skene, crowdlab."""
+    classes: tuple[str, ...] | None = None
+    """Declared class list: annotations outside it are an error."""
+    crowd_features: Path | None = None
+    """Item features file joined on the item column (enables CROWDLAB)."""
+    min_annotator_quality: float | None = None
+    """Gate: exit 1 when an annotator with at least ``min_annotator_items`` items is below this quality."""
+    min_annotator_items: int = 10
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -113,6 +133,20 @@ class ScanOptions:
                 raise ConfigError(f"--fail-above gates '{name}', which is not among --checks; add it to --checks")
         if self.text is not None and self.features:
             raise ConfigError("give either --text COLUMN or --features, not both")
+        from labelaudit.crowd import Consensus
+        from labelaudit.crowd_io import ExportFormat
+
+        set_(self, "export_format", _enum(ExportFormat, self.export_format, "--export-format").value)
+        set_(self, "consensus", _enum(Consensus, self.consensus, "--consensus").value)
+        if isinstance(self.classes, str):
+            set_(self, "classes", tuple(c.strip() for c in self.classes.split(",") if c.strip()))
+        if self.crowd_features is not None:
+            set_(self, "crowd_features", Path(self.crowd_features))
+        q = self.min_annotator_quality
+        if q is not None and not 0.0 <= q <= 1.0:
+            raise ConfigError(f"--min-annotator-quality must be between 0 and 1 (got {q})")
+        if self.min_annotator_items < 1:
+            raise ConfigError(f"--min-annotator-items must be at least 1 (got {self.min_annotator_items})")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -122,4 +156,10 @@ class ScanOptions:
         d["pred_probs"] = [str(p) for p in self.pred_probs]
         d["features"] = list(self.features) if self.features is not None else None
         d["checks"] = list(self.checks)
+        d["classes"] = list(self.classes) if self.classes else None
+        d["crowd_features"] = str(self.crowd_features) if self.crowd_features else None
         return d
+
+    @property
+    def is_crowd(self) -> bool:
+        return self.item is not None or self.annotator is not None or self.export_format not in ("auto", "long")

@@ -71,9 +71,15 @@ def scan(
         options = ScanOptions(**kwargs)
     elif kwargs:
         raise ConfigError("pass either options= or keyword options to scan(), not both")
+    path = Path(data)
+    from labelaudit.crowd_io import is_annotation_export
+
+    if options.is_crowd or (options.export_format == "auto" and is_annotation_export(path)):
+        from labelaudit.crowd import scan_crowd
+
+        return scan_crowd(path, options, progress=progress, command=command, config_file=config_file)
     rep = Reporter(progress)
     timer = _Timer()
-    path = Path(data)
     opts = options
     with timer.stage("read"):
         rep.start("read", message=f"reading {path.name}")

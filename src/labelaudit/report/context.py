@@ -22,6 +22,10 @@ ROW_PREVIEW_COLUMNS = 12
 
 def try_load_data(audit: Audit, data: Path | None) -> tuple[AuditedData | None, str | None]:
     """The audited data when it can be found and verified; else None and why."""
+    if audit.manifest.get("kind") == "crowd":
+        from labelaudit.filtering import crowd_items_data
+
+        return crowd_items_data(audit), None
     try:
         return load_audited_data(audit, data), None
     except LabelAuditError as err:
@@ -93,6 +97,18 @@ def top_issues(audit: Audit, n: int | None, data: AuditedData | None, *, preview
     return out
 
 
+WORST_ANNOTATORS = 10
+
+
+def worst_annotators(audit: Audit) -> list[dict[str, Any]]:
+    """Crowd audits: the lowest-quality annotators (an empty list otherwise)."""
+    table = audit.tables.get("annotators")
+    if table is None:
+        return []
+    worst = table.sort_values(["quality", "annotator"]).head(WORST_ANNOTATORS)
+    return [{k: _clean(v) for k, v in rec.items()} for rec in worst.to_dict(orient="records")]
+
+
 def build_context(
     audit: Audit, *, top: int | None, data: AuditedData | None, data_note: str | None, all_columns: bool = False
 ) -> dict[str, Any]:
@@ -123,6 +139,7 @@ def build_context(
         "recommendations": recommendations(audit),
         "top_issues": top_issues(audit, top, data, preview=not all_columns),
         "row_data": "included" if data is not None else f"unavailable: {data_note}",
+        "annotators": worst_annotators(audit),
         "run": {
             "command": m.get("command"),
             "created": m.get("created"),

@@ -62,6 +62,17 @@ def render_markdown(ctx: dict[str, Any]) -> str:
                 f"{md(t['suggested_label'])} | {t['label_quality']:.3g} |"
             )
         lines += ["", "</details>"]
+    if ctx.get("annotators"):
+        lines += [
+            "",
+            "| annotator | quality | agreement | items | worst class | suspected spammer |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+        for a in ctx["annotators"]:
+            lines.append(
+                f"| {md(a['annotator'])} | {a['quality']:.3f} | {a['agreement_with_consensus']:.3f} | "
+                f"{a['items_labelled']} | {md(a['worst_class'])} | {'yes' if a['suspected_spammer'] else ''} |"
+            )
     lines += ["", "**What to do next**", ""]
     lines += [f"- {md(r['text'])}" for r in ctx["recommendations"]]
     lines += [

@@ -1,0 +1,429 @@
+"""Multi-annotator audits: consensus labels, annotator quality and item issues.
+
+Consensus: majority vote; Dawid-Skene EM (the default without features); CROWDLAB
+(``cleanlab.multiannotator.get_label_quality_multiannotator``) when item features or per-item
+pred_probs are given, with out-of-fold probabilities computed exactly as ``scan`` does (trained on
+the majority-vote labels). Gold labels (``--gold``) fix those items' consensus.
+
+The audit directory is the usual one with one row per ITEM in ``issues.parquet`` (given_label =
+majority vote, suggested_label = consensus, label_quality = consensus quality), plus
+``items.parquet`` and ``annotators.parquet``, so ``report`` and ``filter`` work per item.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from labelaudit._version import __version__
+from labelaudit.audit import SCHEMA_VERSION, Audit
+from labelaudit.consensus import dawid_skene, majority_vote
+from labelaudit.crowd_io import Annotations, ExportFormat, read_annotations
+from labelaudit.errors import ConfigError, InputError
+from labelaudit.io.readers import file_sha256
+from labelaudit.progress import ProgressCallback, Reporter
+
+#: an item is flagged when its consensus quality is below this, or the majority vote disagrees with it
+ITEM_QUALITY_THRESHOLD = 0.5
+SPAMMER_MIN_ITEMS = 5
+SPAMMER_P_VALUE = 0.05
+
+
+class Consensus(str, Enum):
+    auto = "auto"
+    majority = "majority"
+    dawid_skene = "dawid-skene"
+    crowdlab = "crowdlab"
+
+
+def _encode(ann: Annotations, classes: list[str] | None, path: Path):
+    df = ann.frame
+    if classes is not None:
+        bad = sorted(set(df["label"]) - set(classes))
+        if bad:
+            n = int(df["label"].isin(bad).sum())
+            raise InputError(
+                f"{path.name}: {n} annotations use labels outside --classes: "
+                f"{', '.join(map(repr, bad[:8]))}; fix them or add them to --classes"
+            )
+        class_names = list(classes)
+    else:
+        class_names = sorted(df["label"].unique())
+    if len(class_names) < 2:
+        raise InputError(f"{path.name}: every annotation says {class_names[0]!r}; a crowd audit needs two classes")
+    items, item_idx = np.unique(df["item"].to_numpy(dtype=str), return_inverse=True)
+    annotators, ann_idx = np.unique(df["annotator"].to_numpy(dtype=str), return_inverse=True)
+    index = {c: i for i, c in enumerate(class_names)}
+    labels = df["label"].map(index).to_numpy(dtype=np.int64)
+    return class_names, items, annotators, item_idx, ann_idx, labels
+
+
+def _crowdlab(item_idx, ann_idx, labels, n_items, n_ann, pred_probs):
+    from cleanlab.multiannotator import get_label_quality_multiannotator
+
+    wide = np.full((n_items, n_ann), np.nan)
+    wide[item_idx, ann_idx] = labels
+    frame = pd.DataFrame(wide, columns=[str(a) for a in range(n_ann)])
+    res = get_label_quality_multiannotator(frame, pred_probs, verbose=False)
+    lq = res["label_quality"]
+    stats = res["annotator_stats"].copy()
+    stats.index = stats.index.astype(int)
+    return (
+        lq["consensus_label"].to_numpy(dtype=np.int64),
+        lq["consensus_quality_score"].to_numpy(dtype=float),
+        stats.sort_index(),
+    )
+
+
+def _item_features_pred_probs(
+    features_file: Path,
+    items: np.ndarray,
+    mv: np.ndarray,
+    class_names,
+    item_col: str,
+    folds: int,
+    seed: int,
+    rep: Reporter,
+) -> np.ndarray:
+    """Out-of-fold probabilities per item from an item-features file, trained on majority-vote labels."""
+    from labelaudit.dataset import Dataset, _tabular_features
+    from labelaudit.io.readers import open_table
+    from labelaudit.models import resolve_auto
+    from labelaudit.oof import out_of_fold
+
+    src = open_table(features_file)
+    key = (
+        item_col
+        if item_col in src.columns
+        else next((c for c in src.columns if c.lower() in ("item", "item_id", "id", "task_id")), None)
+    )
+    if key is None:
+        raise InputError(f"{features_file.name} needs the item column ('{item_col}') to join features on")
+    table = src.read(src.columns)
+    df = table.to_pandas()
+    df[key] = df[key].astype(str)
+    df = df.drop_duplicates(key).set_index(key)
+    missing = [i for i in items if i not in df.index]
+    if missing:
+        raise InputError(
+            f"{features_file.name} has no features for {len(missing)} items (e.g. {missing[0]!r}); "
+            "give one row per item"
+        )
+    feats = df.loc[list(items)].reset_index(drop=True)
+    import pyarrow as pa
+
+    fs, kind = _tabular_features(pa.Table.from_pandas(feats, preserve_index=False), list(feats.columns))
+    ds = Dataset(n_rows=len(items), labels=mv.astype(np.int64), class_names=list(class_names), features=fs, kind=kind)
+    model, _ = resolve_auto(ds)
+    return out_of_fold(ds, model, folds=folds, seed=seed, jobs=None, reporter=rep).pred_probs
+
+
+def scan_crowd(
+    path: Path, options, *, progress: ProgressCallback | None = None, command=None, config_file: str | None = None
+) -> Audit:
+    """Audit a multi-annotator export; see the module docstring."""
+    rep = Reporter(progress)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    path = Path(path)
+    rep.start("read", message=f"reading annotations from {path.name}")
+    ann = read_annotations(
+        path,
+        export_format=ExportFormat(options.export_format),
+        item=options.item,
+        annotator=options.annotator,
+        label=options.label,
+        time=options.time_column,
+        gold=options.gold,
+        encoding=options.encoding,
+    )
+    for note in ann.notes:
+        rep.warning(note)
+    classes, items, annotators, item_idx, ann_idx, labels = _encode(
+        ann, list(options.classes) if options.classes else None, path
+    )
+    n_items, n_ann, k = len(items), len(annotators), len(classes)
+    rep.end("read", f"{len(labels)} annotations of {n_items} items by {n_ann} annotators, {k} classes")
+    timings["read"] = round(time.perf_counter() - t0, 4)
+    gold_codes = np.full(n_items, -1)
+    if "gold" in ann.frame:
+        g = ann.frame[["gold"]].assign(item=item_idx)["gold"].astype("string").str.strip()
+        index = {c: i for i, c in enumerate(classes)}
+        codes = g.map(lambda v: index.get(v, -1) if isinstance(v, str) else -1).to_numpy()
+        has = codes >= 0
+        gold_codes[item_idx[has]] = codes[has]
+    mv, mv_share = majority_vote(item_idx, labels, n_items, k, seed=options.seed)
+    method = Consensus(options.consensus)
+    pred_probs = None
+    feature_file = options.crowd_features
+    if method is Consensus.auto:
+        method = Consensus.crowdlab if (feature_file or options.pred_probs) else Consensus.dawid_skene
+    t1 = time.perf_counter()
+    stats = None
+    if method is Consensus.crowdlab:
+        if feature_file is not None:
+            pred_probs = _item_features_pred_probs(
+                Path(feature_file),
+                items,
+                mv,
+                classes,
+                ann.columns.get("item") or "item",
+                options.folds,
+                options.seed,
+                rep,
+            )
+        elif options.pred_probs:
+            from labelaudit.predprobs import load_pred_probs
+
+            pred_probs, _ = load_pred_probs(Path(options.pred_probs[0]), n_items, classes)
+        else:
+            raise ConfigError("--consensus crowdlab needs item features (--features FILE) or --pred-probs FILE")
+        consensus, quality, stats = _crowdlab(item_idx, ann_idx, labels, n_items, n_ann, pred_probs.astype(float))
+        posterior = pred_probs
+    elif method is Consensus.dawid_skene:
+        ds = dawid_skene(item_idx, ann_idx, labels, n_items, n_ann, k, tol=1e-5)
+        posterior = ds.posterior
+        consensus, quality = ds.labels, ds.posterior.max(axis=1)
+        ds_acc = ds.annotator_accuracy()
+    else:
+        counts = np.zeros((n_items, k))
+        np.add.at(counts, (item_idx, labels), 1.0)
+        posterior = counts / counts.sum(axis=1, keepdims=True)
+        consensus, quality = mv, mv_share
+    has_gold = gold_codes >= 0
+    consensus = np.where(has_gold, gold_codes, consensus)
+    quality = np.where(has_gold, 1.0, quality)
+    timings["consensus"] = round(time.perf_counter() - t1, 4)
+    n_annotations = np.bincount(item_idx, minlength=n_items)
+    agree = np.bincount(item_idx, weights=(labels == consensus[item_idx]).astype(float), minlength=n_items)
+    agreement = agree / np.maximum(n_annotations, 1)
+    flagged = (quality < ITEM_QUALITY_THRESHOLD) | (mv != consensus)
+    items_df = pd.DataFrame(
+        {
+            "item": items,
+            "consensus_label": [classes[c] for c in consensus],
+            "consensus_quality": quality,
+            "agreement": agreement,
+            "num_annotations": n_annotations,
+            "is_label_issue": flagged,
+            "suggested_label": [classes[c] for c in consensus],
+            "majority_label": [classes[c] for c in mv],
+            "single_annotation": n_annotations == 1,
+        }
+    )
+    pairs = pd.DataFrame(
+        {"item": item_idx, "text": [f"{annotators[a]}:{classes[lab]}" for a, lab in zip(ann_idx, labels, strict=True)]}
+    )
+    items_df["annotations"] = pairs.groupby("item")["text"].agg("; ".join).reindex(range(n_items)).to_numpy()
+    if has_gold.any():
+        items_df["gold_label"] = [classes[c] if c >= 0 else None for c in gold_codes]
+    annotators_df = _annotator_table(
+        ann,
+        annotators,
+        ann_idx,
+        item_idx,
+        labels,
+        consensus,
+        classes,
+        gold_codes,
+        method,
+        stats,
+        ds_acc if method is Consensus.dawid_skene else None,
+    )
+    return _build_audit(
+        path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0
+    )
+
+
+def _annotator_table(
+    ann, annotators, ann_idx, item_idx, labels, consensus, classes, gold_codes, method, stats, ds_acc
+) -> pd.DataFrame:
+    n_ann, k = len(annotators), len(classes)
+    n = np.bincount(ann_idx, minlength=n_ann)
+    hit = (labels == consensus[item_idx]).astype(float)
+    agreement = np.bincount(ann_idx, weights=hit, minlength=n_ann) / np.maximum(n, 1)
+    per = np.zeros((n_ann, k))
+    tot = np.zeros((n_ann, k))
+    np.add.at(per, (ann_idx, consensus[item_idx]), hit)
+    np.add.at(tot, (ann_idx, consensus[item_idx]), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(tot > 0, per / tot, np.inf)
+    worst = [classes[int(np.argmin(row))] if np.isfinite(row).any() else None for row in per_class]
+    # a spammer's answers agree with the consensus no more often than always giving the commonest label would
+    base = float(np.bincount(consensus, minlength=k).max() / len(consensus))
+    spam = np.array(
+        [
+            bool(
+                n[a] >= SPAMMER_MIN_ITEMS
+                and binomtest(int(round(agreement[a] * n[a])), int(n[a]), base, alternative="greater").pvalue
+                > SPAMMER_P_VALUE
+            )
+            for a in range(n_ann)
+        ]
+    )
+    if method is Consensus.dawid_skene:
+        quality = ds_acc
+    elif method is Consensus.crowdlab:
+        quality = stats["annotator_quality"].to_numpy(dtype=float)
+    else:
+        quality = agreement
+    df = pd.DataFrame(
+        {
+            "annotator": annotators,
+            "quality": quality,
+            "agreement_with_consensus": agreement,
+            "items_labelled": n,
+            "worst_class": worst,
+            "suspected_spammer": spam,
+        }
+    )
+    if "time" in ann.frame and ann.frame["time"].notna().any():
+        t = pd.Series(ann.frame["time"].to_numpy(dtype=float)).groupby(ann_idx).median()
+        df["median_time_seconds"] = t.reindex(range(n_ann)).to_numpy()
+    if (gold_codes >= 0).any():
+        g = gold_codes[item_idx]
+        on_gold = g >= 0
+        correct = np.bincount(ann_idx[on_gold], weights=(labels[on_gold] == g[on_gold]).astype(float), minlength=n_ann)
+        count = np.bincount(ann_idx[on_gold], minlength=n_ann)
+        df["gold_accuracy"] = np.where(count > 0, correct / np.maximum(count, 1), np.nan)
+        df["gold_items"] = count
+    return df.sort_values(["quality", "annotator"]).reset_index(drop=True)
+
+
+def _build_audit(
+    path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0
+) -> Audit:
+    from labelaudit.scan import evaluate_gates, library_versions
+
+    n = len(items_df)
+    q = items_df["consensus_quality"].to_numpy()
+    flagged = items_df["is_label_issue"].to_numpy()
+    order = np.lexsort((np.arange(n), q, ~flagged))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(1, n + 1)
+    issues = pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "id": pd.array(items_df["item"].tolist()),
+            "given_label": pd.array(items_df["majority_label"].tolist()),
+            "suggested_label": pd.array(items_df["consensus_label"].tolist()),
+            "label_quality": q.astype(float),
+            "is_label_issue": flagged,
+            "label_assessed": np.ones(n, bool),
+            "rank": pd.array(rank, dtype="Int64"),
+        }
+    )
+    count = int(flagged.sum())
+    per_class = []
+    for c in classes:
+        in_c = (items_df["consensus_label"] == c).to_numpy()
+        f = int((flagged & in_c).sum())
+        per_class.append(
+            {
+                "class": c,
+                "rows": int(in_c.sum()),
+                "flagged": f,
+                "rate": round(f / max(in_c.sum(), 1), 6),
+                "assessed": True,
+                "most_common_suggested": None,
+            }
+        )
+    m_items = options.min_annotator_items
+    eligible = annotators_df[annotators_df["items_labelled"] >= m_items]
+    summary = {
+        "rows": n,
+        "classes": len(classes),
+        "labeled_rows": n,
+        "assessed_rows": n,
+        "not_assessed": {"missing_label": 0, "rare_classes": [], "reason": ""},
+        "checks": {
+            "label": {
+                "count": count,
+                "rate": round(count / max(n, 1), 6),
+                "denominator": "items",
+                "estimator": f"consensus quality < {ITEM_QUALITY_THRESHOLD} or majority vote != consensus ({method.value})",
+                "score": "consensus quality",
+                "estimated_noise_rate": round(float(1 - items_df["agreement"].mean()), 6),
+            }
+        },
+        "skipped_checks": {},
+        "per_class": per_class,
+        "crowd": {
+            "consensus": method.value,
+            "items": n,
+            "annotators": len(annotators_df),
+            "annotations": len(ann.frame),
+            "single_annotation_items": int(items_df["single_annotation"].sum()),
+            "duplicates_replaced": ann.duplicates_replaced,
+            "suspected_spammers": int(annotators_df["suspected_spammer"].sum()),
+            "mean_agreement": round(float(items_df["agreement"].mean()), 6),
+        },
+    }
+    thresholds = {k: v for k, v in options.fail_above.items() if k == "label"}
+    gates = evaluate_gates(thresholds, summary, {})
+    if options.min_annotator_quality is not None:
+        low = eligible[eligible["quality"] < options.min_annotator_quality]
+        gates["results"].append(
+            {
+                "check": "annotator_quality",
+                "threshold": options.min_annotator_quality,
+                "rate": float(eligible["quality"].min()) if len(eligible) else 1.0,
+                "passed": low.empty,
+                "failing_annotators": low["annotator"].astype(str).tolist()[:50],
+                "min_items": m_items,
+            }
+        )
+        gates["thresholds"]["annotator_quality"] = options.min_annotator_quality
+        gates["passed"] = all(r["passed"] for r in gates["results"])
+    timings["total"] = round(time.perf_counter() - t0, 4)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "crowd",
+        "tool": {"name": "labelaudit", "version": __version__},
+        "libraries": library_versions(),
+        "command": list(command) if command is not None else None,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "input": {
+            "path": str(path.resolve()),
+            "name": path.name,
+            "format": ann.format.value,
+            "bytes": path.stat().st_size,
+            "sha256": file_sha256(path),
+            "rows": len(ann.frame),
+        },
+        "labels_file": None,
+        "pred_probs_files": [],
+        "label_column": "label",
+        "id_column": "item",
+        "data_kind": "annotations",
+        "feature_columns": [],
+        "n_features": 0,
+        "notes": ann.notes,
+        "annotation_columns": ann.columns,
+        "classes": [{"name": c, "count": int((items_df["consensus_label"] == c).sum())} for c in classes],
+        "options": options.to_json(),
+        "config_file": config_file,
+        "model": {"requested": options.consensus, "used": method.value, "reason": "multi-annotator consensus"},
+        "folds": options.folds,
+        "seed": options.seed,
+        "fold_seconds": [],
+        "checks": {
+            "run": ["label"],
+            "skipped": {
+                "outlier, near_duplicate, non_iid, class_imbalance, null": "not applicable to annotation exports"
+            },
+        },
+        "knn": None,
+        "timings": timings,
+        "summary": summary,
+        "gates": gates,
+        "exit_code": 0 if gates["passed"] else 1,
+    }
+    audit = Audit(manifest, issues, np.asarray(posterior, dtype=np.float32))
+    audit.tables = {"items": items_df, "annotators": annotators_df}
+    return audit
