@@ -76,8 +76,8 @@ def dawid_skene(
     converged = False
     conf = np.zeros((n_annotators, k, k))
     priors = np.full(k, 1.0 / k)
-    it = 0
-    for it in range(1, max_iter + 1):
+    iterations = 0
+    for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported
         priors = (t.sum(axis=0) + SMOOTHING) / (t.sum() + SMOOTHING * k)
         conf = np.full((n_annotators, k, k), SMOOTHING)
         np.add.at(conf, (annotator, slice(None), label), t[item])
@@ -92,4 +92,4 @@ def dawid_skene(
         if delta < tol:
             converged = True
             break
-    return DawidSkene(t, conf, priors, it, converged)
+    return DawidSkene(t, conf, priors, iterations, converged)

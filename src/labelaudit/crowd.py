@@ -346,7 +346,8 @@ def _build_audit(
                 "count": count,
                 "rate": round(count / max(n, 1), 6),
                 "denominator": "items",
-                "estimator": f"consensus quality < {ITEM_QUALITY_THRESHOLD} or majority vote != consensus ({method.value})",
+                "estimator": f"consensus quality < {ITEM_QUALITY_THRESHOLD} or majority vote != consensus "
+                f"({method.value})",
                 "score": "consensus quality",
                 "estimated_noise_rate": round(float(1 - items_df["agreement"].mean()), 6),
             }

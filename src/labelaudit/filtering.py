@@ -122,7 +122,7 @@ def crowd_items_data(audit: Audit) -> AuditedData:
             "consensus_quality": items["consensus_quality"],
             "agreement": items["agreement"],
             "num_annotations": items["num_annotations"],
-            "annotations": items["annotations"] if "annotations" in items else "",
+            "annotations": items.get("annotations", ""),
         }
     )
     src = Path(audit.manifest["input"]["path"])
