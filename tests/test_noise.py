@@ -78,10 +78,27 @@ def test_detection_scores_hand_computed():
 def test_simulate_cli_then_scan_then_report_truth(runner, workdir):
     src = workdir / "digits.parquet"
     pd.read_parquet(SAMPLE / "digits_noisy.parquet").assign(
-        label=pd.read_csv(SAMPLE / "digits_truth.csv")["true_label"]).to_parquet(src)
+        label=pd.read_csv(SAMPLE / "digits_truth.csv")["true_label"]
+    ).to_parquet(src)
     before = sha(src)
-    res = invoke(runner, ["simulate", src, "--noise", "asymmetric", "--rate", "0.15", "--seed", "3", "--out",
-                          workdir / "noisy.parquet", "--id", "id", "-q"])
+    res = invoke(
+        runner,
+        [
+            "simulate",
+            src,
+            "--noise",
+            "asymmetric",
+            "--rate",
+            "0.15",
+            "--seed",
+            "3",
+            "--out",
+            workdir / "noisy.parquet",
+            "--id",
+            "id",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "realised rate 0.1" in res.stdout
     assert sha(src) == before
@@ -91,8 +108,7 @@ def test_simulate_cli_then_scan_then_report_truth(runner, workdir):
     noisy = pd.read_parquet(workdir / "noisy.parquet")
     assert (noisy["label"].astype(str).to_numpy() == truth["noisy_label"].to_numpy()).all()
     assert invoke(runner, ["scan", workdir / "noisy.parquet", "--checks", "label", "-q"]).exit_code == 0
-    res = invoke(runner, ["report", "noisy.labelaudit", "--truth", workdir / "noisy.truth.parquet", "--format",
-                          "json"])
+    res = invoke(runner, ["report", "noisy.labelaudit", "--truth", workdir / "noisy.truth.parquet", "--format", "json"])
     t = json.loads(res.stdout)["truth"]
     assert t["precision"] >= 0.7 and t["recall"] >= 0.7 and t["auprc"] >= 0.8, t
     res = invoke(runner, ["report", "noisy.labelaudit", "--truth", workdir / "noisy.truth.parquet"])
@@ -101,8 +117,22 @@ def test_simulate_cli_then_scan_then_report_truth(runner, workdir):
 
 def test_simulate_same_seed_same_bytes(runner, workdir, csv_file):
     for i in range(2):
-        res = invoke(runner, ["simulate", csv_file, "--rate", "0.3", "--seed", "9", "--out", workdir / f"n{i}.csv",
-                              "--truth", workdir / f"t{i}.csv", "-q"])
+        res = invoke(
+            runner,
+            [
+                "simulate",
+                csv_file,
+                "--rate",
+                "0.3",
+                "--seed",
+                "9",
+                "--out",
+                workdir / f"n{i}.csv",
+                "--truth",
+                workdir / f"t{i}.csv",
+                "-q",
+            ],
+        )
         assert res.exit_code == 0, res.output
     assert sha(workdir / "n0.csv") == sha(workdir / "n1.csv")
     assert sha(workdir / "t0.csv") == sha(workdir / "t1.csv")

@@ -19,7 +19,9 @@ err_console = Console(stderr=True, highlight=False)
 
 def make_consoles() -> tuple[Console, Console]:
     """Fresh consoles bound to the current sys.stdout/sys.stderr (CliRunner swaps them)."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False), Console(file=sys.stderr, highlight=False)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False), Console(
+        file=sys.stderr, highlight=False, soft_wrap=True
+    )
 
 
 class ProgressPrinter:
