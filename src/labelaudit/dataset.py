@@ -117,22 +117,28 @@ def _clean_label_values(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode_labels(raw: np.ndarray, what: str) -> tuple[np.ndarray, list[Any]]:
-    """Codes (-1 = missing) and sorted class names; errors for no labels or a single class."""
-    values = _clean_label_values(np.asarray(raw, dtype=object))
-    present = [v for v in values if v is not None]
+def encode_labels(raw: Any, what: str) -> tuple[np.ndarray, list[Any]]:
+    """Codes (-1 = missing) and sorted class names; errors for no labels or a single class.
+
+    Values are factorised first and only the distinct values are cleaned, so a million rows cost
+    one hash pass, not a Python loop.
+    """
+    codes0, uniques = pd.factorize(pd.Series(raw, dtype=None if not isinstance(raw, list) else object),
+                                   use_na_sentinel=True)
+    cleaned = _clean_label_values(np.asarray(uniques, dtype=object))
+    present = [v for v in cleaned if v is not None]
     if not present:
         raise SchemaError(f"{what} has no values (every label is missing); fill in labels before auditing")
     kinds = {type(v) for v in present}
     if len(kinds) > 1 and not kinds <= {int, float}:
-        values = np.array([None if v is None else str(v) for v in values], dtype=object)
-        present = [v for v in values if v is not None]
+        cleaned = np.array([None if v is None else str(v) for v in cleaned], dtype=object)
+        present = [v for v in cleaned if v is not None]
     classes = sorted(set(present))
     if len(classes) < 2:
         raise SchemaError(f"{what} has a single class ({classes[0]!r}); an audit needs at least two classes")
     index = {c: i for i, c in enumerate(classes)}
-    codes = np.fromiter((index[v] if v is not None else -1 for v in values), dtype=np.int64, count=len(values))
-    return codes, classes
+    lookup = np.array([index[v] if v is not None else -1 for v in cleaned] + [-1], dtype=np.int64)
+    return lookup[codes0], classes
 
 
 def _vector_column(col: pa.ChunkedArray, name: str) -> np.ndarray:
@@ -386,7 +392,7 @@ def build_dataset(
         codes, classes = encode_labels(raw, f"labels file {labels_file.name}")
     else:
         assert plan.label is not None
-        raw = np.asarray(table.column(plan.label).to_pylist(), dtype=object)
+        raw = table.column(plan.label).to_pandas()
         codes, classes = encode_labels(raw, f"label column '{plan.label}'")
     ids = None
     if plan.id is not None:

@@ -261,9 +261,12 @@ def _guard(name: str, fn, *args):
         raise CheckError(f"check '{name}' failed: {err}; report this with the command you ran") from err
 
 
-def _class_values(ds: Dataset, codes: np.ndarray) -> list[Any]:
-    names = ds.class_names
-    return [names[c] if c >= 0 else None for c in codes]
+def _class_values(ds: Dataset, codes: np.ndarray) -> Any:
+    """Class names for codes (None for -1), vectorised through an object lookup table."""
+    table = np.empty(len(ds.class_names) + 1, dtype=object)
+    table[:-1] = ds.class_names
+    table[-1] = None
+    return table[np.where(codes >= 0, codes, len(ds.class_names))]
 
 
 def _issues_frame(ds: Dataset, label_res, results: dict[str, ck.CheckResult]) -> pd.DataFrame:
