@@ -75,7 +75,7 @@ def confident_suggestions(audit: Audit) -> np.ndarray:
     iss = audit.issues
     names = audit.class_names
     index = {n: i for i, n in enumerate(names)}
-    given = np.array([index.get(v, -1) if v is not None and not pd.isna(v) else -1 for v in iss["given_label"]])
+    given = iss["given_label"].astype(object).map(index).fillna(-1).to_numpy(dtype=np.int64)
     pp = audit.pred_probs
     labeled = given >= 0
     thresholds = get_confident_thresholds(given[labeled], pp[labeled].astype(np.float64), multi_label=False)
@@ -140,23 +140,29 @@ def plan_actions(
     if "id" in iss.columns:
         table.insert(1, "id", iss["id"].astype(object).to_numpy())
     label_rows, other_rows = _candidates(audit, checks)
+    act = table["action"].to_numpy()
+    why = table["reason"].to_numpy()
+    new_label = table["new_label"].to_numpy()
+    o_rows = np.fromiter(other_rows, dtype=np.int64, count=len(other_rows))
+    l_rows = np.fromiter(label_rows, dtype=np.int64, count=len(label_rows))
+    o_why = np.array(list(other_rows.values()), dtype=object)
+    l_why = np.array(list(label_rows.values()), dtype=object)
+    if action is Action.flag:
+        why[o_rows] = o_why
+        why[l_rows] = l_why
+    else:
+        act[o_rows], why[o_rows] = "drop", o_why
+        if action is Action.drop:
+            act[l_rows], why[l_rows] = "drop", l_why
+        else:
+            sure = confident_suggestions(audit)[l_rows] if len(l_rows) else np.zeros(0, bool)
+            act[l_rows[sure]], why[l_rows[sure]] = "relabel", l_why[sure]
+            new_label[l_rows[sure]] = iss["suggested_label"].astype(object).to_numpy()[l_rows[sure]]
+            why[l_rows[~sure]] = l_why[~sure] + "; suggestion not confident: left unchanged for review"
+    table["action"], table["reason"], table["new_label"] = act, why, new_label
     plan = Plan(table)
     if action is not Action.flag:
-        confident = confident_suggestions(audit) if action is Action.relabel else None
-        for r, why in other_rows.items():
-            table.at[r, "action"], table.at[r, "reason"] = "drop", why
-        for r, why in label_rows.items():
-            if action is Action.drop:
-                table.at[r, "action"], table.at[r, "reason"] = "drop", why
-            elif confident is not None and confident[r]:
-                table.at[r, "action"], table.at[r, "reason"] = "relabel", why
-                table.at[r, "new_label"] = iss["suggested_label"].iat[r]
-            else:
-                table.at[r, "reason"] = why + "; suggestion not confident: left unchanged for review"
         _apply_caps(plan, audit, max_class_fraction)
-    else:
-        for r, why in {**other_rows, **label_rows}.items():
-            table.at[r, "reason"] = why
     if decisions:
         _apply_decisions(plan, audit, decisions)
     return plan

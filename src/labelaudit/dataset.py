@@ -123,8 +123,9 @@ def encode_labels(raw: Any, what: str) -> tuple[np.ndarray, list[Any]]:
     Values are factorised first and only the distinct values are cleaned, so a million rows cost
     one hash pass, not a Python loop.
     """
-    codes0, uniques = pd.factorize(pd.Series(raw, dtype=None if not isinstance(raw, list) else object),
-                                   use_na_sentinel=True)
+    codes0, uniques = pd.factorize(
+        pd.Series(raw, dtype=None if not isinstance(raw, list) else object), use_na_sentinel=True
+    )
     cleaned = _clean_label_values(np.asarray(uniques, dtype=object))
     present = [v for v in cleaned if v is not None]
     if not present:
