@@ -114,7 +114,7 @@ def test_npy_with_labels_files(runner, workdir):
         _, doc = scan_json(runner, [workdir / "emb.npy", "--labels", workdir / lab, "--force"])
         a = doc["audits"][0]
         assert a["summary"]["rows"] == 400
-        assert a["model"] == "logreg"  # auto: embeddings -> linear probe
+        assert a["model"] == "ensemble"  # auto: small data -> lr + hgb + knn
 
 
 @pytest.mark.parametrize("keys", [("X", "y"), ("features", "labels")])
@@ -138,7 +138,7 @@ def test_vector_column_embeddings(runner, workdir, fixed):
     for name in ("vec.parquet", "vec.arrow"):
         _, doc = scan_json(runner, [workdir / name, "--id", "uid", "--force"])
         a = doc["audits"][0]
-        assert a["model"] == "logreg"
+        assert a["model"] == "ensemble"
     audit = labelaudit.load_audit(workdir / "vec.labelaudit")
     assert audit.manifest["data_kind"] == "embedding" and audit.manifest["n_features"] == 16
     assert audit.issues["id"].iloc[3] == "u3"
@@ -184,16 +184,33 @@ def test_text_column(runner, workdir):
     assert len(wrong & flagged) >= 0.8 * len(wrong)
 
 
-@pytest.mark.parametrize("model", ["auto", "hgb", "logreg", "knn", "rf"])
+@pytest.mark.parametrize("model", ["auto", "hgb", "logreg", "knn", "rf", "ensemble"])
 def test_models(runner, csv_file, model):
     _, doc = scan_json(runner, [csv_file, "--model", model, "--checks", "label", "--force"])
     used = doc["audits"][0]["model"]
-    assert used == ("hgb" if model == "auto" else model)
+    assert used == ("ensemble" if model == "auto" else model)
+
+
+def test_auto_picks_by_size_and_kind(monkeypatch):
+    from labelaudit import models
+    from labelaudit.dataset import Dataset, FeatureSet
+
+    def ds(n, d, kind="tabular", floats=True):
+        X = (np.random.default_rng(0).normal(size=(min(n, 50), d)) if floats else np.ones((min(n, 50), d)))
+        fs = FeatureSet(X.astype(np.float32), [f"f{i}" for i in range(d)], np.zeros(d, bool),
+                        np.zeros(min(n, 50), np.float32), [])
+        return Dataset(n_rows=n, labels=np.zeros(min(n, 50), np.int64), class_names=[0, 1], features=fs, kind=kind)
+
+    assert models.resolve_auto(ds(1000, 10))[0] is models.ModelName.ensemble
+    assert models.resolve_auto(ds(100_000, 10, floats=False))[0] is models.ModelName.hgb
+    assert models.resolve_auto(ds(100_000, 128))[0] is models.ModelName.logreg
+    assert models.resolve_auto(ds(100_000, 16, kind="embedding"))[0] is models.ModelName.logreg
+    assert models.resolve_auto(ds(100, 5, kind="text"))[0] is models.ModelName.logreg
 
 
 def test_auto_says_which_model(runner, csv_file):
     res = invoke(runner, ["scan", csv_file, "--checks", "label"])
-    assert "model auto -> hgb" in res.stderr
+    assert "model auto -> ensemble: up to 20000 rows" in res.stderr
 
 
 def test_pred_probs_single_and_ensemble(runner, workdir, frame):
