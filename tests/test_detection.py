@@ -146,6 +146,6 @@ def test_defaults_beat_the_plain_pipeline_on_the_sample(truth):
     plain = detection_scores(find_label_issues(y, pp, n_jobs=1), pp[np.arange(len(y)), y], truth)
     audit = labelaudit.scan(SAMPLE / "digits_noisy.parquet", checks="label")
     ours = detection_scores(audit.issues["is_label_issue"].to_numpy(), audit.issues["label_quality"].to_numpy(), truth)
-    # measured: F1 0.893 vs 0.661, AUPRC 0.951 vs 0.732
+    # measured: F1 0.893 vs 0.625, AUPRC 0.951 vs 0.586
     assert ours["f1"] >= plain["f1"] + 0.1, (ours, plain)
     assert ours["auprc"] >= plain["auprc"] + 0.1, (ours, plain)
