@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from labelaudit._version import __version__
-from labelaudit.audit import SCHEMA_VERSION, Audit
+from labelaudit.audit import Audit
 from labelaudit.consensus import dawid_skene, majority_vote
 from labelaudit.crowd_io import Annotations, ExportFormat, read_annotations
 from labelaudit.errors import ConfigError, InputError
@@ -298,7 +297,7 @@ def _annotator_table(
 def _build_audit(
     path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0
 ) -> Audit:
-    from labelaudit.scan import evaluate_gates, library_versions
+    from labelaudit.scan import evaluate_gates, manifest_header
 
     n = len(items_df)
     q = items_df["consensus_quality"].to_numpy()
@@ -383,20 +382,8 @@ def _build_audit(
         gates["passed"] = all(r["passed"] for r in gates["results"])
     timings["total"] = round(time.perf_counter() - t0, 4)
     manifest = {
-        "schema_version": SCHEMA_VERSION,
+        **manifest_header(path, ann.format.value, len(ann.frame), file_sha256(path), command),
         "kind": "crowd",
-        "tool": {"name": "labelaudit", "version": __version__},
-        "libraries": library_versions(),
-        "command": list(command) if command is not None else None,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "input": {
-            "path": str(path.resolve()),
-            "name": path.name,
-            "format": ann.format.value,
-            "bytes": path.stat().st_size,
-            "sha256": file_sha256(path),
-            "rows": len(ann.frame),
-        },
         "labels_file": None,
         "pred_probs_files": [],
         "label_column": "label",

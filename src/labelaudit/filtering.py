@@ -6,9 +6,6 @@ directory) through the same code path.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +29,7 @@ from labelaudit.clean import (
     plan_actions,
     read_decisions,
 )
-from labelaudit.io.atomic import TMP_PREFIX, check_writable
+from labelaudit.io.atomic import atomic_files
 
 META = ("labelaudit_row", "labelaudit_action", "labelaudit_reason", "labelaudit_old_label", "labelaudit_new_label")
 
@@ -149,23 +146,8 @@ def output_paths(data: AuditedData, output: Path | None, folder: Path | None = N
 
 def write_outputs(result: FilterResult, paths: dict[str, Path], *, force: bool) -> dict[str, Path]:
     """Write every output through temporary files renamed only once all are written."""
-    for p in paths.values():
-        check_writable(p, force=force, what="output file")
-    temps: dict[str, Path] = {}
-    try:
-        for key, target in paths.items():
-            fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
-            os.close(fd)
-            temps[key] = Path(name)
+    with atomic_files(paths, force=force) as temps:
         _write_all(result, temps)
-        for key, target in paths.items():
-            os.chmod(temps[key], 0o644)
-            os.replace(temps[key], target)
-    except BaseException:
-        for tmp in temps.values():
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        raise
     return paths
 
 

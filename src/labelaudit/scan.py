@@ -139,19 +139,7 @@ def scan(
     gates = evaluate_gates(opts.fail_above, summary, skipped)
     exit_code = 0 if gates["passed"] else 1
     manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "labelaudit", "version": __version__},
-        "libraries": library_versions(),
-        "command": list(command) if command is not None else None,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "input": {
-            "path": str(path.resolve()),
-            "name": path.name,
-            "format": source.format,
-            "bytes": path.stat().st_size,
-            "sha256": sha,
-            "rows": ds.n_rows,
-        },
+        **manifest_header(path, source.format, ds.n_rows, sha, command),
         "labels_file": _file_facts(opts.labels_file),
         "pred_probs_files": [_file_facts(p) for p in opts.pred_probs],
         "label_column": ds.label_column,
@@ -177,6 +165,25 @@ def scan(
         "exit_code": exit_code,
     }
     return Audit(manifest, issues, pred_probs)
+
+
+def manifest_header(path: Path, fmt: str, rows: int, sha: str, command: Sequence[str] | None) -> dict[str, Any]:
+    """The manifest fields every audit kind shares: versions, command, time and the input's identity."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "labelaudit", "version": __version__},
+        "libraries": library_versions(),
+        "command": list(command) if command is not None else None,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "input": {
+            "path": str(path.resolve()),
+            "name": path.name,
+            "format": fmt,
+            "bytes": path.stat().st_size,
+            "sha256": sha,
+            "rows": rows,
+        },
+    }
 
 
 def _file_facts(p: Path | None) -> dict[str, Any] | None:

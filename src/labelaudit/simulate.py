@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import pandas as pd
 from labelaudit.audited_data import label_values, labels_suffix, read_data_file, write_labels_beside, write_rows
 from labelaudit.dataset import build_dataset
 from labelaudit.errors import ConfigError, InputError
-from labelaudit.io.atomic import TMP_PREFIX, check_writable
+from labelaudit.io.atomic import atomic_files, check_writable
 from labelaudit.io.readers import open_table
 from labelaudit.models import ModelName, resolve_auto
 from labelaudit.noise import NoiseKind, NoiseResult, simulate_noise
@@ -128,13 +126,7 @@ def simulate(
 
 
 def _write(table, frame: pd.DataFrame, truth_df: pd.DataFrame, outputs: dict[str, Path], force: bool) -> None:
-    temps: dict[str, Path] = {}
-    try:
-        for key, target in outputs.items():
-            check_writable(target, force=force, what="output file")
-            fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
-            os.close(fd)
-            temps[key] = Path(name)
+    with atomic_files(outputs, force=force) as temps:
         write_rows(table, frame, temps["data"])
         if "labels" in temps:
             write_labels_beside(table, frame["label"].tolist(), temps["labels"])
@@ -142,11 +134,3 @@ def _write(table, frame: pd.DataFrame, truth_df: pd.DataFrame, outputs: dict[str
             truth_df.to_csv(temps["truth"], index=False)
         else:
             truth_df.to_parquet(temps["truth"], index=False)
-        for key, target in outputs.items():
-            os.chmod(temps[key], 0o644)
-            os.replace(temps[key], target)
-    except BaseException:
-        for tmp in temps.values():
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        raise

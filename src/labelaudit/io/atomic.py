@@ -66,3 +66,25 @@ def atomic_file(target: Path, *, force: bool) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+@contextlib.contextmanager
+def atomic_files(targets: dict[str, Path], *, force: bool) -> Iterator[dict[str, Path]]:
+    """Temporary siblings for several outputs, renamed onto their targets only once all are written."""
+    for target in targets.values():
+        check_writable(Path(target), force=force, what="output file")
+    temps: dict[str, Path] = {}
+    try:
+        for key, target in targets.items():
+            fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=Path(target).suffix, dir=Path(target).parent)
+            os.close(fd)
+            temps[key] = Path(name)
+        yield temps
+        for key, target in targets.items():
+            os.chmod(temps[key], 0o644)
+            os.replace(temps[key], target)
+    except BaseException:
+        for tmp in temps.values():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        raise
