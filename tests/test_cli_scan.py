@@ -202,6 +202,7 @@ def test_auto_picks_by_size_and_kind(monkeypatch):
         return Dataset(n_rows=n, labels=np.zeros(min(n, 50), np.int64), class_names=[0, 1], features=fs, kind=kind)
 
     assert models.resolve_auto(ds(1000, 10))[0] is models.ModelName.ensemble
+    assert models.resolve_auto(ds(10_000, 128, floats=False))[0] is models.ModelName.hgb
     assert models.resolve_auto(ds(100_000, 10, floats=False))[0] is models.ModelName.hgb
     assert models.resolve_auto(ds(100_000, 128))[0] is models.ModelName.logreg
     assert models.resolve_auto(ds(100_000, 16, kind="embedding"))[0] is models.ModelName.logreg
@@ -210,7 +211,7 @@ def test_auto_picks_by_size_and_kind(monkeypatch):
 
 def test_auto_says_which_model(runner, csv_file):
     res = invoke(runner, ["scan", csv_file, "--checks", "label"])
-    assert "model auto -> ensemble: up to 20000 rows" in res.stderr
+    assert "model auto -> ensemble: small data" in res.stderr
 
 
 def test_pred_probs_single_and_ensemble(runner, workdir, frame):
