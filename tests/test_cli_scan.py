@@ -199,7 +199,8 @@ def test_auto_picks_by_size_and_kind(monkeypatch):
         X = (np.random.default_rng(0).normal(size=(min(n, 50), d)) if floats else np.ones((min(n, 50), d)))
         fs = FeatureSet(X.astype(np.float32), [f"f{i}" for i in range(d)], np.zeros(d, bool),
                         np.zeros(min(n, 50), np.float32), [])
-        return Dataset(n_rows=n, labels=np.zeros(min(n, 50), np.int64), class_names=[0, 1], features=fs, kind=kind)
+        return Dataset(n_rows=n, labels=np.zeros(min(n, 50), np.int64), class_names=list(range(10)), features=fs,
+                       kind=kind)
 
     assert models.resolve_auto(ds(1000, 10))[0] is models.ModelName.ensemble
     assert models.resolve_auto(ds(10_000, 128, floats=False))[0] is models.ModelName.hgb
