@@ -38,8 +38,12 @@ def crowd(n_items, n_ann, seed):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000:100,30000:300,100000:1000")
-    ap.add_argument("--crowdlab-max", type=int, default=30000, help="CROWDLAB's dense items x annotators matrix "
-                    "grows fast; skip it above this many items")
+    ap.add_argument(
+        "--crowdlab-max",
+        type=int,
+        default=30000,
+        help="CROWDLAB's dense items x annotators matrix grows fast; skip it above this many items",
+    )
     args = ap.parse_args()
     from labelaudit.consensus import dawid_skene, majority_vote
     from labelaudit.crowd import _crowdlab
@@ -58,20 +62,35 @@ def main() -> None:
         t0 = time.perf_counter()
         ds = dawid_skene(item, ann, label, n_items, n_ann, k, tol=1e-5)
         t_ds = time.perf_counter() - t0
-        row = {"items": n_items, "annotators": n_ann, "annotations": len(item),
-               "majority_vote": {"accuracy": round(float((mv == truth).mean()), 4), "seconds": round(t_mv, 3)},
-               "dawid_skene": {"accuracy": round(float((ds.labels == truth).mean()), 4), "seconds": round(t_ds, 3),
-                               "iterations": ds.iterations}}
+        row = {
+            "items": n_items,
+            "annotators": n_ann,
+            "annotations": len(item),
+            "majority_vote": {"accuracy": round(float((mv == truth).mean()), 4), "seconds": round(t_mv, 3)},
+            "dawid_skene": {
+                "accuracy": round(float((ds.labels == truth).mean()), 4),
+                "seconds": round(t_ds, 3),
+                "iterations": ds.iterations,
+            },
+        }
         if n_items <= args.crowdlab_max:
             t0 = time.perf_counter()
-            fs = FeatureSet(X=feats.astype(np.float32), names=list("abcd"), categorical=np.zeros(4, bool),
-                            null_fraction=np.zeros(n_items, np.float32), source_columns=list("abcd"))
-            d = Dataset(n_rows=n_items, labels=mv.astype(np.int64), class_names=list(range(k)), features=fs,
-                        kind="tabular")
+            fs = FeatureSet(
+                X=feats.astype(np.float32),
+                names=list("abcd"),
+                categorical=np.zeros(4, bool),
+                null_fraction=np.zeros(n_items, np.float32),
+                source_columns=list("abcd"),
+            )
+            d = Dataset(
+                n_rows=n_items, labels=mv.astype(np.int64), class_names=list(range(k)), features=fs, kind="tabular"
+            )
             pp = out_of_fold(d, ModelName.logreg, folds=5, seed=0, jobs=None, reporter=Reporter(None)).pred_probs
             cons, _, _ = _crowdlab(item, ann, label, n_items, n_ann, pp.astype(float))
-            row["crowdlab"] = {"accuracy": round(float((cons == truth).mean()), 4),
-                               "seconds": round(time.perf_counter() - t0, 3)}
+            row["crowdlab"] = {
+                "accuracy": round(float((cons == truth).mean()), 4),
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
         print(json.dumps(row), flush=True)
         rows.append(row)
 

@@ -33,8 +33,15 @@ warnings.filterwarnings("ignore")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks" / "cifar10-synthetic-noise"
-FILTERS = ["prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
-           "low_self_confidence", "low_normalized_margin"]
+FILTERS = [
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_self_confidence",
+    "low_normalized_margin",
+]
 DEV = {"wine", "digits"}  # the default was chosen on these; iris, breast_cancer and CIFAR-10 confirm
 
 
@@ -97,16 +104,22 @@ def run_case(name, X, y, kind, rate, seed, labelaudit_mod, tmp: Path):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    gen_pp = cross_val_predict(RandomForestClassifier(300, min_samples_leaf=3, random_state=seed, n_jobs=2), X, y,
-                               cv=StratifiedKFold(5, shuffle=True, random_state=1000 + seed), method="predict_proba")
+    gen_pp = cross_val_predict(
+        RandomForestClassifier(300, min_samples_leaf=3, random_state=seed, n_jobs=2),
+        X,
+        y,
+        cv=StratifiedKFold(5, shuffle=True, random_state=1000 + seed),
+        method="predict_proba",
+    )
     sim = labelaudit_mod.simulate_noise(y, int(y.max()) + 1, kind, rate, seed, pred_probs=gen_pp)
     noisy, truth = sim.noisy, sim.flipped
     rows = []
 
     def add(method, flag, quality, secs=None):
         r = scores(flag, quality, truth)
-        rows.append({"dataset": name, "noise": kind, "rate": rate, "seed": seed, "method": method, **r,
-                     "seconds": secs})
+        rows.append(
+            {"dataset": name, "noise": kind, "rate": rate, "seed": seed, "method": method, **r, "seconds": secs}
+        )
 
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
@@ -122,8 +135,12 @@ def run_case(name, X, y, kind, rate, seed, labelaudit_mod, tmp: Path):
     pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]).assign(label=noisy).to_parquet(data)
     t0 = time.perf_counter()
     audit = labelaudit_mod.scan(data, checks="label", seed=seed)
-    add("c:labelaudit", audit.issues["is_label_issue"].to_numpy(), audit.issues["label_quality"].to_numpy(),
-        time.perf_counter() - t0)
+    add(
+        "c:labelaudit",
+        audit.issues["is_label_issue"].to_numpy(),
+        audit.issues["label_quality"].to_numpy(),
+        time.perf_counter() - t0,
+    )
     # candidates
     cands = candidate_pred_probs(X, noisy, seed)
     cands["lr+hgb+knn"] = (cands["lr"] + cands["hgb"] + cands["knn"]) / 3
@@ -147,30 +164,53 @@ def run_cifar(labelaudit_mod):
     rows = []
 
     def add(method, flag, quality):
-        rows.append({"dataset": "cifar10", "noise": "real-models-20%", "rate": 0.2, "seed": 0, "method": method,
-                     **scores(flag, quality, truth)})
+        rows.append(
+            {
+                "dataset": "cifar10",
+                "noise": "real-models-20%",
+                "rate": 0.2,
+                "seed": 0,
+                "method": method,
+                **scores(flag, quality, truth),
+            }
+        )
 
     for f, pp in zip(files, pps, strict=True):
-        add(f"single:{f.stem[len('pred_probs_'):]}", find_label_issues(noisy, pp, n_jobs=1),
-            get_label_quality_scores(noisy, pp))
+        add(
+            f"single:{f.stem[len('pred_probs_') :]}",
+            find_label_issues(noisy, pp, n_jobs=1),
+            get_label_quality_scores(noisy, pp),
+        )
     mean = np.mean(pps, axis=0)
     add("ensemble:mean-pred-probs", find_label_issues(noisy, mean, n_jobs=1), get_label_quality_scores(noisy, mean))
-    add("ensemble:cleanlab-ensemble-scores", find_label_issues(noisy, mean, n_jobs=1),
-        get_label_quality_ensemble_scores(noisy, pps, verbose=False))
+    add(
+        "ensemble:cleanlab-ensemble-scores",
+        find_label_issues(noisy, mean, n_jobs=1),
+        get_label_quality_ensemble_scores(noisy, pps, verbose=False),
+    )
     # labelaudit: the --pred-probs path end to end with all five files
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "labels.parquet"
         pd.DataFrame({"label": noisy}).to_parquet(data)
         audit = labelaudit_mod.scan(data, pred_probs=tuple(files), checks="label")
-        add("c:labelaudit --pred-probs x5", audit.issues["is_label_issue"].to_numpy(),
-            audit.issues["label_quality"].to_numpy())
+        add(
+            "c:labelaudit --pred-probs x5",
+            audit.issues["is_label_issue"].to_numpy(),
+            audit.issues["label_quality"].to_numpy(),
+        )
     return rows
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(["dataset", "noise", "rate", "method"])
-    return g.agg(f1=("f1", "mean"), f1_sd=("f1", "std"), precision=("precision", "mean"), recall=("recall", "mean"),
-                 auprc=("auprc", "mean"), auprc_sd=("auprc", "std")).reset_index()
+    return g.agg(
+        f1=("f1", "mean"),
+        f1_sd=("f1", "std"),
+        precision=("precision", "mean"),
+        recall=("recall", "mean"),
+        auprc=("auprc", "mean"),
+        auprc_sd=("auprc", "std"),
+    ).reset_index()
 
 
 def main() -> None:
@@ -206,9 +246,15 @@ def main() -> None:
     piv = syn.pivot_table(index=["dataset", "noise", "rate"], columns="method", values="f1")
     if "c:labelaudit" in piv and "a:plain" in piv:
         diff = piv["c:labelaudit"] - piv["a:plain"]
-        print(json.dumps({"mean_f1_gain_vs_plain": round(float(diff.mean()), 4),
-                          "worst_case_f1_gain": round(float(diff.min()), 4),
-                          "worst_case": list(map(str, diff.idxmin()))}))
+        print(
+            json.dumps(
+                {
+                    "mean_f1_gain_vs_plain": round(float(diff.mean()), 4),
+                    "worst_case_f1_gain": round(float(diff.min()), 4),
+                    "worst_case": list(map(str, diff.idxmin())),
+                }
+            )
+        )
     cif = s[s["dataset"] == "cifar10"]
     if len(cif):
         print(cif[["method", "precision", "recall", "f1", "auprc"]].round(4).to_string(index=False))

@@ -25,8 +25,14 @@ def main() -> None:
     from labelaudit import checks as ck
     from labelaudit.knn import KnnMethod, build_knn_graph
 
-    X, _ = make_classification(n_samples=args.rows, n_features=args.features, n_informative=args.features // 2,
-                               n_classes=10, n_clusters_per_class=1, random_state=0)
+    X, _ = make_classification(
+        n_samples=args.rows,
+        n_features=args.features,
+        n_informative=args.features // 2,
+        n_classes=10,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
     X = X.astype(np.float32)
     X[:50] = X[50:100]  # some exact duplicates
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -41,14 +47,24 @@ def main() -> None:
     def jaccard(a, b):
         return float((a & b).sum() / max((a | b).sum(), 1))
 
-    out = {"rows": args.rows, "features": args.features, "seconds": secs, "method": ap_.method,
-           "neighbour_recall_at_10": round(recall, 4)}
+    out = {
+        "rows": args.rows,
+        "features": args.features,
+        "seconds": secs,
+        "method": ap_.method,
+        "neighbour_recall_at_10": round(recall, 4),
+    }
     for name, fn in (("outlier", ck.outlier_from_knn), ("near_duplicate", ck.near_duplicate)):
         a, b = fn(ex), fn(ap_)
-        out[name] = {"exact_flagged": a.count, "approx_flagged": b.count,
-                     "jaccard": round(jaccard(a.is_issue, b.is_issue), 4)}
-    out["non_iid_p_value"] = {"exact": round(ck.non_iid(ex, 0).info["p_value"], 4),
-                              "approx": round(ck.non_iid(ap_, 0).info["p_value"], 4)}
+        out[name] = {
+            "exact_flagged": a.count,
+            "approx_flagged": b.count,
+            "jaccard": round(jaccard(a.is_issue, b.is_issue), 4),
+        }
+    out["non_iid_p_value"] = {
+        "exact": round(ck.non_iid(ex, 0).info["p_value"], 4),
+        "approx": round(ck.non_iid(ap_, 0).info["p_value"], 4),
+    }
     print(json.dumps(out, indent=1))
 
 

@@ -44,8 +44,9 @@ def make_data(n: int, d: int, folder: Path, seed: int = 0) -> tuple[Path, np.nda
 
     rng = np.random.default_rng(seed)
     # make_classification at 1M x 128 in float64 needs ~1 GB; build in blocks with one generator state
-    X, y = make_classification(n_samples=n, n_features=d, n_informative=d // 2, n_classes=10,
-                               n_clusters_per_class=1, random_state=seed)
+    X, y = make_classification(
+        n_samples=n, n_features=d, n_informative=d // 2, n_classes=10, n_clusters_per_class=1, random_state=seed
+    )
     X = X.astype(np.float32)
     flip = rng.random(n) < 0.10
     noisy = y.copy()
@@ -76,9 +77,16 @@ def main() -> None:
             m = json.loads((out / "manifest.json").read_text())
             flag = pd.read_parquet(out / "issues.parquet", columns=["is_label_issue"])["is_label_issue"].to_numpy()
             tp = (flag & truth).sum()
-            row = {"rows": n, "wall_s": round(wall, 2), "peak_rss_mb": round(rss), "stages_s": m["timings"],
-                   "knn": m["knn"]["method"], "model": m["model"]["used"],
-                   "precision": round(tp / max(flag.sum(), 1), 3), "recall": round(tp / max(truth.sum(), 1), 3)}
+            row = {
+                "rows": n,
+                "wall_s": round(wall, 2),
+                "peak_rss_mb": round(rss),
+                "stages_s": m["timings"],
+                "knn": m["knn"]["method"],
+                "model": m["model"]["used"],
+                "precision": round(tp / max(flag.sum(), 1), 3),
+                "recall": round(tp / max(truth.sum(), 1), 3),
+            }
             print(json.dumps(row), flush=True)
             results["scan"].append(row)
             data.unlink()
@@ -91,11 +99,27 @@ def main() -> None:
             pp /= pp.sum(axis=1, keepdims=True)
             np.save(tmp / "pp.npy", pp)
             pd.DataFrame({"label": y}).to_parquet(tmp / "labels.parquet")
-            wall, rss = run([sys.executable, "-m", "labelaudit", "scan", str(tmp / "labels.parquet"), "--pred-probs",
-                             str(tmp / "pp.npy"), "--out", str(tmp / "pp.labelaudit"), "-q"])
+            wall, rss = run(
+                [
+                    sys.executable,
+                    "-m",
+                    "labelaudit",
+                    "scan",
+                    str(tmp / "labels.parquet"),
+                    "--pred-probs",
+                    str(tmp / "pp.npy"),
+                    "--out",
+                    str(tmp / "pp.labelaudit"),
+                    "-q",
+                ]
+            )
             m = json.loads((tmp / "pp.labelaudit" / "manifest.json").read_text())
-            results["pred_probs"] = {"rows": n, "wall_s": round(wall, 2), "peak_rss_mb": round(rss),
-                                     "stages_s": m["timings"]}
+            results["pred_probs"] = {
+                "rows": n,
+                "wall_s": round(wall, 2),
+                "peak_rss_mb": round(rss),
+                "stages_s": m["timings"],
+            }
             print(json.dumps(results["pred_probs"]), flush=True)
     scans = results["scan"]
     if len(scans) >= 2:

@@ -252,7 +252,13 @@ def test_undecodable_bytes(runner, workdir):
 def test_bad_option_values(runner, workdir, frame):
     p = workdir / "d.csv"
     frame.to_csv(p, index=False)
-    run_bad(runner, workdir, [p, "--model", "xgb"], p, "--model must be one of auto, hgb, logreg, knn, rf, ensemble (got 'xgb')")
+    run_bad(
+        runner,
+        workdir,
+        [p, "--model", "xgb"],
+        p,
+        "--model must be one of auto, hgb, logreg, knn, rf, ensemble (got 'xgb')",
+    )
     run_bad(runner, workdir, [p, "--folds", "1"], p, "--folds must be an integer of at least 2 (got 1)")
     run_bad(runner, workdir, [p, "--checks", "label,typo"], p, "--checks must be one of label, outlier")
 

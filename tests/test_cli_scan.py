@@ -196,11 +196,13 @@ def test_auto_picks_by_size_and_kind(monkeypatch):
     from labelaudit.dataset import Dataset, FeatureSet
 
     def ds(n, d, kind="tabular", floats=True):
-        X = (np.random.default_rng(0).normal(size=(min(n, 50), d)) if floats else np.ones((min(n, 50), d)))
-        fs = FeatureSet(X.astype(np.float32), [f"f{i}" for i in range(d)], np.zeros(d, bool),
-                        np.zeros(min(n, 50), np.float32), [])
-        return Dataset(n_rows=n, labels=np.zeros(min(n, 50), np.int64), class_names=list(range(10)), features=fs,
-                       kind=kind)
+        X = np.random.default_rng(0).normal(size=(min(n, 50), d)) if floats else np.ones((min(n, 50), d))
+        fs = FeatureSet(
+            X.astype(np.float32), [f"f{i}" for i in range(d)], np.zeros(d, bool), np.zeros(min(n, 50), np.float32), []
+        )
+        return Dataset(
+            n_rows=n, labels=np.zeros(min(n, 50), np.int64), class_names=list(range(10)), features=fs, kind=kind
+        )
 
     assert models.resolve_auto(ds(1000, 10))[0] is models.ModelName.ensemble
     assert models.resolve_auto(ds(10_000, 128, floats=False))[0] is models.ModelName.hgb
