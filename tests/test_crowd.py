@@ -269,3 +269,22 @@ def test_batch_many_exports_worst_exit_and_fail_fast(runner, workdir):
     res = invoke(runner, [*args, "--force", "--fail-fast", "--format", "json"])
     doc = json.loads(res.stdout)
     assert [a["input"] for a in doc["audits"]] == ["b0.csv", "bad.csv"] and doc["exit_code"] == 2
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--consensus", "vote"], "--consensus must be one of auto, majority, dawid-skene, crowdlab (got 'vote')"),
+        (
+            ["--export-format", "csv"],
+            "--export-format must be one of auto, long, label-studio, label-studio-csv, mturk, toloka (got 'csv')",
+        ),
+        (["--min-annotator-quality", "1.5"], "--min-annotator-quality must be between 0 and 1 (got 1.5)"),
+        (["--min-annotator-items", "0"], "--min-annotator-items must be at least 1 (got 0)"),
+    ],
+)
+def test_crowd_option_values(runner, crowd, args, msg):
+    path, *_ = crowd
+    res = invoke(runner, ["scan", path, "--item", "item_id", "--annotator", "worker_id", *args])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: {msg}"

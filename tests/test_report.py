@@ -290,3 +290,8 @@ def test_recommendations_follow_the_noise_level():
 
 def test_report_module_paths_exist():
     assert (Path(labelaudit.__file__).parent / "report" / "templates" / "report.html.j2").exists()
+
+
+def test_negative_top_is_refused(runner, hostile):
+    res = invoke(runner, ["report", hostile, "--top", "-1"])
+    assert res.exit_code == 2 and res.stderr.strip() == "error: --top must be 0 or more (got -1)"
