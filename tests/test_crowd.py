@@ -115,6 +115,8 @@ def test_gates_and_report_and_filter_per_item(runner, crowd, workdir):
     assert res.exit_code == 0, res.output
     cleaned = pd.read_csv(workdir / "ann.cleaned.csv")
     assert len(cleaned) == 600 and {"item", "label", "consensus_quality", "annotations"} <= set(cleaned.columns)
+    html = invoke(runner, ["report", "ann.labelaudit", "--format", "html"]).stdout
+    assert "Worst annotators" in html and html.count("<img") == 3
     review = invoke(runner, ["report", "ann.labelaudit", "--format", "review-csv"]).stdout
     assert review.splitlines()[0].startswith("id,row,given_label,suggested_label")
 

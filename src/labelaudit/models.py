@@ -51,8 +51,7 @@ def resolve_auto(ds: Dataset) -> tuple[ModelName, str]:
     n_feat = ds.features.n_features if ds.features is not None else 0
     if ds.n_rows * max(n_feat, 1) * ds.n_classes <= ENSEMBLE_MAX_COST:
         return ModelName.ensemble, (
-            "small data: mean of logistic regression, gradient boosting and kNN out-of-fold probabilities, "
-            "which ranked label errors better than any one of them in the benchmark"
+            "small data: mean of logistic regression, gradient boosting and kNN probabilities (best in the benchmark)"
         )
     if ds.kind == "embedding":
         return ModelName.logreg, "embedding vectors: a linear probe is the standard, fast choice"
