@@ -371,3 +371,12 @@ def test_integer_and_boolean_labels_keep_their_type(runner, workdir, values):
     audit = labelaudit.load_audit(workdir / "typed.labelaudit")
     assert audit.class_names == sorted(values)
     assert set(audit.issues["given_label"].tolist()) == set(values)
+
+
+@pytest.mark.parametrize("model", ["auto", "ensemble", "hgb", "logreg", "knn", "rf"])
+def test_tiny_data_never_crashes(tmp_path, model):
+    """10 rows, 2 classes, 5 folds: every model trains (early stopping and k adapt to the size)."""
+    df = pd.DataFrame({"a": np.arange(10, dtype=float), "label": ["x", "y"] * 5})
+    df.to_parquet(tmp_path / "tiny.parquet")
+    audit = labelaudit.scan(tmp_path / "tiny.parquet", model=model)
+    assert len(audit.issues) == 10 and np.allclose(audit.pred_probs.sum(axis=1), 1, atol=1e-5)
