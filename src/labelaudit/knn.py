@@ -132,8 +132,7 @@ def build_knn_graph(
         quant = faiss.IndexFlatIP(d) if metric == "cosine" else faiss.IndexFlatL2(d)
         index = faiss.IndexIVFFlat(quant, d, nlist, fmetric)
         index.cp.seed = int(seed)
-        index.cp.max_points_per_centroid = 32  # k-means on at most 32 points per list
-        index.cp.niter = 10  # coarse clusters are enough: nprobe covers the boundaries
+        index.cp.max_points_per_centroid = 64  # k-means on a sample of at most 64 points per list
         index.train(M)
         index.add(M)
         index.nprobe = nprobe
