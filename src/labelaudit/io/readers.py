@@ -116,6 +116,8 @@ class TableSource:
     matrix: np.ndarray | None = None
     labels: np.ndarray | None = None
     arrow_schema: pa.Schema | None = field(default=None, repr=False)
+    #: JSON Lines has no schema without a full read: the table read by ``open_table`` is kept for ``read``
+    loaded: pa.Table | None = field(default=None, repr=False)
 
     @property
     def is_array(self) -> bool:
@@ -136,7 +138,8 @@ class TableSource:
 
                 return feather.read_table(self.path, columns=cols, memory_map=True)
             if self.format == "jsonl":
-                return _read_jsonl(self.path).select(cols)
+                table = self.loaded if self.loaded is not None else _read_jsonl(self.path)
+                return table.select(cols)
         except (pa.ArrowInvalid, OSError) as err:
             raise InputError(f"{self.path}: cannot read the {self.format} file ({_short(err)})") from None
         raise InputError(f"{self.path}: the {self.format} format holds arrays, not columns")
@@ -247,7 +250,7 @@ def open_table(path: Path, *, encoding: str | None = None) -> TableSource:
         return TableSource(path, fmt, list(schema.names), arrow_schema=schema)
     if fmt == "jsonl":
         table = _read_jsonl(path)
-        return TableSource(path, fmt, list(table.schema.names), arrow_schema=table.schema)
+        return TableSource(path, fmt, list(table.schema.names), arrow_schema=table.schema, loaded=table)
     if fmt == "npy":
         arr = load_npy(path)
         return TableSource(path, fmt, [], matrix=arr)
