@@ -572,6 +572,140 @@ def simulate(
     raise typer.Exit(EXIT_OK)
 
 
+class RetrainFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def retrain(
+    audit: Annotated[Path, typer.Argument(help="Audit directory written by 'labelaudit scan'.", show_default=False)],
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            "--test", help="Clean, human-checked test set with the same columns; every strategy is scored on it."
+        ),
+    ] = None,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy",
+            help="Compare these (repeatable): baseline, cleaned, gce, sce, smoothing, mixup, coteaching, recipe, "
+            "or all. Default: baseline, cleaned, gce, sce, coteaching, recipe.",
+        ),
+    ] = None,
+    loss: Annotated[
+        str | None, typer.Option(help="Train one strategy with this loss (ce, gce or sce) and keep it.")
+    ] = None,
+    q: Annotated[float, typer.Option(help="GCE's q (0 < q <= 1).")] = 0.7,
+    sce_alpha: Annotated[float, typer.Option(help="SCE's weight of cross entropy.")] = 0.1,
+    sce_beta: Annotated[float, typer.Option(help="SCE's weight of reverse cross entropy.")] = 1.0,
+    label_smoothing: Annotated[
+        float, typer.Option(help="Label smoothing epsilon for that strategy (0.1 is usual).")
+    ] = 0.0,
+    mixup: Annotated[
+        float, typer.Option(help="MixUp Beta(a, a) parameter for that strategy (0 = off; 0.2 is usual).")
+    ] = 0.0,
+    coteach: Annotated[
+        str | None,
+        typer.Option(help="Co-teaching with two different models, e.g. mlp,mlp2 or linear,mlp (identical: refused)."),
+    ] = None,
+    coteach_views: Annotated[
+        str, typer.Option(help="same features for both co-teaching models, or split them into disjoint halves.")
+    ] = "same",
+    train_on: Annotated[
+        str, typer.Option(help="Rows that strategy trains on: all, or cleaned (flagged rows removed as filter would).")
+    ] = "all",
+    rounds: Annotated[
+        int, typer.Option(help="Re-audit rounds with the kept strategy (stops early once the flagged set is stable).")
+    ] = 0,
+    learner: Annotated[
+        str, typer.Option(help="auto (torch when installed), torch, or sklearn (the audit's model; baseline/cleaned).")
+    ] = "auto",
+    device: Annotated[str, typer.Option(help="Where torch trains: auto (CUDA when present), cpu or cuda.")] = "auto",
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the audit's).")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95 % intervals.")] = 1000,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="The audited data (default: the manifest's path); verified by hash.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Directory for the kept model (torch state dict or skops), metadata and test predictions."
+        ),
+    ] = None,
+    format: Annotated[
+        RetrainFormat, typer.Option("--format", help="table, json or markdown comparison on stdout.")
+    ] = RetrainFormat.table,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out directory.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
+) -> None:
+    """Train with noise-robust strategies and compare them on clean labels; keep the best (or the one asked for)."""
+    from labelaudit.audit import load_audit
+    from labelaudit.console import ProgressPrinter, make_consoles, render_retrain
+    from labelaudit.retrain import custom_strategy
+    from labelaudit.retrain import retrain as run_retrain
+
+    stdout, stderr = make_consoles()
+    try:
+        if out is not None:
+            from labelaudit.io.atomic import check_writable
+
+            check_writable(out, force=force, what="model directory")
+        aud = load_audit(audit)
+        custom = None
+        if loss or label_smoothing or mixup or coteach or train_on != "all":
+            label_check = aud.summary.get("checks", {}).get("label") or {}
+            custom = custom_strategy(
+                loss=loss,
+                q=q,
+                alpha=sce_alpha,
+                beta=sce_beta,
+                label_smoothing=label_smoothing,
+                mixup=mixup,
+                coteach=coteach,
+                coteach_views=coteach_views,
+                train_on=train_on,
+                noise_rate=float(label_check.get("estimated_noise_rate") or 0.2),
+            )
+        with ProgressPrinter(stderr, quiet=quiet or format is not RetrainFormat.table) as progress:
+            result = run_retrain(
+                aud,
+                test=test,
+                data=data,
+                strategies=strategy or None,
+                custom=custom,
+                rounds=rounds,
+                seed=seed,
+                device=device,
+                learner=learner,
+                n_boot=bootstrap,
+                progress=progress,
+            )
+        summary = result.to_json()
+        if out is not None:
+            from labelaudit.model_io import save_model
+
+            save_model(result, out, force=force)
+            summary["model_dir"] = str(out)
+    except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place
+        _fail(err)
+    for w in summary["warnings"]:
+        stderr.print(f"warning: {w}", markup=False, highlight=False, style="bold yellow")
+    if format is RetrainFormat.json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    elif format is RetrainFormat.markdown:
+        from labelaudit.report.comparison import comparison_markdown
+
+        typer.echo(comparison_markdown(summary), nl=False)
+    else:
+        render_retrain(stdout, summary)
+        if out is not None:
+            stdout.print(f"model, metadata and test predictions written to {out}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_OK)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

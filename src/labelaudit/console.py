@@ -245,3 +245,64 @@ def render_report_table(console: Console, manifest: dict[str, Any], ctx: dict[st
     console.print(Text("What to do next:", style="bold"))
     for r in ctx["recommendations"]:
         console.print(Text(f"- {r['text']}"))
+
+
+def render_retrain(console: Console, summary: dict[str, Any]) -> None:
+    """The retrain comparison: one row per strategy with 95 % intervals, the winner, rounds."""
+    from labelaudit.report.comparison import fmt_metric
+
+    ev = summary["evaluation"]
+    if ev["mode"] == "clean_test":
+        title = f"Strategies scored on the clean test set {ev['file']} ({ev['rows']} rows)"
+    else:
+        title = f"Strategies scored on {ev['rows']} held-out unflagged rows (NOISY labels: biased)"
+    table = Table(title=title, caption=f"95 % intervals: {ev['bootstrap']} bootstrap resamples, paired vs baseline")
+    for col, just in (
+        ("strategy", "left"),
+        ("train rows", "right"),
+        ("accuracy", "right"),
+        ("macro-F1", "right"),
+        ("log loss", "right"),
+        ("accuracy vs baseline", "right"),
+        ("s", "right"),
+    ):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for s in summary["strategies"]:
+        m = s["metrics"]
+        name = Text(s["name"], style="bold green" if s["name"] == summary["winner"] else "")
+        table.add_row(
+            name,
+            str(s["train_rows"]),
+            *(fmt_metric(m[k]).replace(" [", "\n[", 1) for k in ("accuracy", "macro_f1", "log_loss")),
+            fmt_metric(m["accuracy"], diff=True).replace(" [", "\n[", 1),
+            f"{s['seconds']:.1f}",
+        )
+    console.print(table)
+    for s in summary["strategies"]:
+        console.print(Text(f"  {s['name']}: {s['description']}", style="dim"))
+    console.print(Text(f"learner: {summary['learner']}", style="dim"))
+    line = Text("winner: ")
+    line.append(summary["winner"], style="bold green")
+    if summary["chosen"] != summary["winner"]:
+        line.append(f" (the model kept is the one you asked for: {summary['chosen']})")
+    console.print(line)
+    if summary["rounds"]:
+        rt = Table(title="Re-audit rounds")
+        for col in ("round", "flagged", "added", "removed", "Jaccard vs previous", "accuracy without flagged"):
+            rt.add_column(col, justify="right")
+        for r in summary["rounds"]:
+            rt.add_row(
+                str(r["round"]),
+                str(r["flagged"]),
+                f"+{r['added']}",
+                f"-{r['removed']}",
+                f"{r['jaccard_vs_previous']:.3f}",
+                f"{r['eval_accuracy_without_flagged']:.3f}",
+            )
+        console.print(rt)
+        last = summary["rounds"][-1]
+        console.print(
+            "the flagged set stopped changing"
+            if last["stable"]
+            else "the flagged set was still changing at the last round"
+        )

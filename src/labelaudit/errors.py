@@ -45,3 +45,7 @@ class CheckError(LabelAuditError):
 
 class ModelError(LabelAuditError):
     """Training a model for out-of-fold probabilities failed (exit 3)."""
+
+
+class ExtraMissingError(UsageError):
+    """A feature needs an optional extra that is not installed (exit code 2); the message names the extra."""

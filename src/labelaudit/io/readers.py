@@ -117,6 +117,7 @@ class TableSource:
     labels: np.ndarray | None = None
     arrow_schema: pa.Schema | None = field(default=None, repr=False)
     #: JSON Lines has no schema without a full read: the table read by ``open_table`` is kept for ``read``
+    #: (format ``table``: an in-memory table, e.g. training and test rows stacked by ``retrain``)
     loaded: pa.Table | None = field(default=None, repr=False)
 
     @property
@@ -137,7 +138,7 @@ class TableSource:
                 import pyarrow.feather as feather
 
                 return feather.read_table(self.path, columns=cols, memory_map=True)
-            if self.format == "jsonl":
+            if self.format in {"jsonl", "table"}:
                 table = self.loaded if self.loaded is not None else _read_jsonl(self.path)
                 return table.select(cols)
         except (pa.ArrowInvalid, OSError) as err:
