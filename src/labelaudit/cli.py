@@ -155,7 +155,9 @@ def scan(
             "with one column per class); repeat to ensemble. Skips training.",
         ),
     ] = None,
-    model: Annotated[str, typer.Option(help="auto, hgb, logreg, knn or rf.")] = "auto",
+    model: Annotated[
+        str, typer.Option(help="auto, hgb, logreg, knn, rf, ensemble, or mlp (torch, GCE loss; labelaudit[torch]).")
+    ] = "auto",
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed: same input + same seed = identical outputs.")] = 0,
     checks: Annotated[

@@ -32,6 +32,8 @@ class ModelName(str, Enum):
     knn = "knn"
     rf = "rf"
     ensemble = "ensemble"
+    mlp = "mlp"
+    """torch MLP trained with Generalized Cross Entropy (needs labelaudit[torch])."""
 
 
 #: ``auto`` ensembles diverse models (scaled logistic regression + gradient boosting + kNN) while
@@ -118,6 +120,13 @@ def make_model(name: ModelName, ds: Dataset, seed: int) -> BaseEstimator:
         # (its 10 % validation split needs a few rows per class, so tiny data trains the 100 default rounds)
         early = ds.n_rows >= 50 * ds.n_classes
         return HistGradientBoostingClassifier(random_state=seed, categorical_features=cat, early_stopping=early)
+    if name is ModelName.mlp:
+        from labelaudit.robust import require_torch
+        from labelaudit.robust.estimators import RobustClassifier
+
+        require_torch()
+        # GCE: a model that does not memorise the noisy labels gives out-of-fold probabilities closer to the truth
+        return RobustClassifier(loss="gce", q=0.7, random_state=seed)
     if name is ModelName.rf:
         if ds.kind == "text":
             raise ConfigError("--model rf needs dense features; use --model logreg for --text")

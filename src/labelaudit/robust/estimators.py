@@ -115,6 +115,13 @@ def _make_net(n_in: int, n_out: int, hidden: tuple[int, ...], dropout: float):
     return nn.Sequential(*layers)
 
 
+def _lr(lr: float | None, architecture: str) -> float:
+    """Adam's step size: 1e-3 for MLPs; a linear model learns slowly at that rate, so 1e-2."""
+    if lr is not None:
+        return lr
+    return 1e-2 if architecture == "linear" else 1e-3
+
+
 def _hidden(architecture: str) -> tuple[int, ...]:
     if architecture not in ARCHITECTURES:
         raise ConfigError(f"architecture must be one of {', '.join(ARCHITECTURES)} (got '{architecture}')")
@@ -141,7 +148,9 @@ class RobustClassifier(_TorchBase):
     q: GCE's exponent (0 < q <= 1). alpha, beta: SCE's weights of CE and reverse CE.
     label_smoothing: epsilon in ``[0, 1)``. mixup: the Beta(a, a) parameter; 0 turns MixUp off.
     architecture: ``linear``, ``mlp`` (one hidden layer of 256) or ``mlp2`` (256 -> 128).
-    epochs: passes over the data; ``None`` picks about 4 000 optimiser steps (20 to 100 epochs).
+    epochs: passes over the data; ``None`` picks about 4 000 optimiser steps (20 to 100 epochs: longer
+    training lets cross entropy memorise the noise — on digits with 40 % noise, 300 epochs lost 10 points).
+    lr: Adam's step size; ``None``: 1e-3 for MLPs, 1e-2 for the linear model.
     """
 
     def __init__(
@@ -156,7 +165,7 @@ class RobustClassifier(_TorchBase):
         dropout: float = 0.0,
         epochs: int | None = None,
         batch_size: int = 128,
-        lr: float = 1e-3,
+        lr: float | None = None,
         weight_decay: float = 1e-4,
         device: str = "auto",
         threads: int | None = None,
@@ -208,7 +217,7 @@ class RobustClassifier(_TorchBase):
         epochs = self.epochs or _auto_epochs(len(Xs), self.batch_size)
         with _seeded(seed, device, self.threads):
             net = _make_net(Xs.shape[1], K, _hidden(self.architecture), self.dropout).to(device)
-            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            opt = torch.optim.Adam(net.parameters(), lr=_lr(self.lr, self.architecture), weight_decay=self.weight_decay)
             Xt = torch.from_numpy(Xs).to(device)
             T = L.smooth_targets(torch.from_numpy(codes), K, self.label_smoothing).to(device)
 
@@ -258,7 +267,7 @@ class CoTeachingClassifier(_TorchBase):
         loss: str = "ce",
         epochs: int | None = None,
         batch_size: int = 128,
-        lr: float = 1e-3,
+        lr: float | None = None,
         weight_decay: float = 1e-4,
         device: str = "auto",
         threads: int | None = None,
@@ -315,7 +324,10 @@ class CoTeachingClassifier(_TorchBase):
         epochs = self.epochs or _auto_epochs(len(Xs), self.batch_size)
         with _seeded(seed, device, self.threads):
             nets = [_make_net(len(v), K, _hidden(m), 0.0).to(device) for m, v in zip(models, self.views_, strict=True)]
-            opts = [torch.optim.Adam(n.parameters(), lr=self.lr, weight_decay=self.weight_decay) for n in nets]
+            opts = [
+                torch.optim.Adam(n.parameters(), lr=_lr(self.lr, m), weight_decay=self.weight_decay)
+                for n, m in zip(nets, models, strict=True)
+            ]
             Xt = torch.from_numpy(Xs).to(device)
             views = [torch.from_numpy(v).to(device) for v in self.views_]
             T = L.smooth_targets(torch.from_numpy(codes), K).to(device)
