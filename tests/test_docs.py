@@ -20,7 +20,7 @@ def test_every_scan_option_is_documented():
     assert missing == []
 
 
-@pytest.mark.parametrize("command", ["report", "filter", "simulate"])
+@pytest.mark.parametrize("command", ["report", "filter", "simulate", "retrain"])
 def test_every_option_of_report_and_filter_is_documented(command):
     cmd = typer.main.get_command(app).commands[command]
     flags = [o for p in cmd.params if p.param_type_name == "option" for o in p.opts if o.startswith("--")]
