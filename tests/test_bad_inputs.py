@@ -257,7 +257,7 @@ def test_bad_option_values(runner, workdir, frame):
         workdir,
         [p, "--model", "xgb"],
         p,
-        "--model must be one of auto, hgb, logreg, knn, rf, ensemble (got 'xgb')",
+        "--model must be one of auto, hgb, logreg, knn, rf, ensemble, mlp (got 'xgb')",
     )
     run_bad(runner, workdir, [p, "--folds", "1"], p, "--folds must be an integer of at least 2 (got 1)")
     run_bad(runner, workdir, [p, "--checks", "label,typo"], p, "--checks must be one of label, outlier")
