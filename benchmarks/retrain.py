@@ -110,7 +110,7 @@ def markdown(df: pd.DataFrame) -> str:
     n = len(mean)
     lines += [
         "",
-        "| strategy | best in (of %d cases) | beats baseline by > 0.005 in | mean accuracy gain over baseline |" % n,
+        f"| strategy | best in (of {n} cases) | beats baseline by > 0.005 in | mean accuracy gain over baseline |",
         "|---|---:|---:|---:|",
     ]
     for s in strategies:
