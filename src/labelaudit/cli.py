@@ -221,6 +221,15 @@ def scan(
             help="Do not write the default cleaned dataset (cleaned.<ext> + removed.<ext>) into the audit directory.",
         ),
     ] = False,
+    low_memory: Annotated[
+        bool | None,
+        typer.Option(
+            "--low-memory/--in-memory",
+            help="Stream features in row batches (default: only when they would not fit in memory).",
+            show_default=False,
+        ),
+    ] = None,
+    batch_rows: Annotated[int, typer.Option(help="Rows per batch with --low-memory.")] = 65_536,
 ) -> None:
     """Audit labels: out-of-fold probabilities, confident learning and data checks; write an audit directory."""
     from labelaudit.console import ProgressPrinter, make_consoles, render_batch, render_summary, render_top
@@ -258,6 +267,8 @@ def scan(
             knn=knn,
             encoding=encoding,
             fail_above=list(fail_above or []),
+            low_memory=low_memory,
+            batch_rows=batch_rows,
         )
         dirs = _audit_dirs(data, out)
         if len(data) > 1 and out is not None and not out.is_dir():

@@ -109,6 +109,11 @@ class ScanOptions:
     min_annotator_quality: float | None = None
     """Gate: exit 1 when an annotator with at least ``min_annotator_items`` items is below this quality."""
     min_annotator_items: int = 10
+    low_memory: bool | None = None
+    """Stream the features in row batches (never the whole matrix in memory); ``None``: only when the
+    feature matrix would take more than half the available memory."""
+    batch_rows: int = 65_536
+    """Rows per batch when streaming."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -145,6 +150,8 @@ class ScanOptions:
         q = self.min_annotator_quality
         if q is not None and not 0.0 <= q <= 1.0:
             raise ConfigError(f"--min-annotator-quality must be between 0 and 1 (got {q})")
+        if not isinstance(self.batch_rows, int) or self.batch_rows < 1:
+            raise ConfigError(f"--batch-rows must be a positive integer (got {self.batch_rows})")
         if self.min_annotator_items < 1:
             raise ConfigError(f"--min-annotator-items must be at least 1 (got {self.min_annotator_items})")
 

@@ -7,6 +7,7 @@ import platform
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,27 @@ def scan(
     rep = Reporter(progress)
     timer = _Timer()
     opts = options
+    streamed = _maybe_stream(path, opts, rep, timer)
+    if streamed is not None:
+        st, source_format, sha = streamed
+        return _finish(
+            path,
+            source_format,
+            sha,
+            st.dataset,
+            st.pred_probs,
+            st.rare,
+            [],
+            st.model_info,
+            st.notes,
+            [],
+            opts,
+            rep,
+            timer,
+            command,
+            config_file,
+            st,
+        )
     with timer.stage("read"):
         rep.start("read", message=f"reading {path.name}")
         source = open_table(path, encoding=opts.encoding)
@@ -129,24 +151,67 @@ def scan(
         model_info = {"requested": opts.model.value, "used": used.value, "reason": reason, "warnings": oof.warnings}
         oof_acc = float((pred_probs.argmax(1) == ds.labels)[ds.labels >= 0].mean())
         model_info["oof_accuracy_vs_given_labels"] = round(oof_acc, 4)
+    return _finish(
+        path,
+        source.format,
+        sha,
+        ds,
+        pred_probs,
+        rare,
+        pp_list,
+        model_info,
+        notes,
+        fold_seconds,
+        opts,
+        rep,
+        timer,
+        command,
+        config_file,
+        None,
+    )
+
+
+def _finish(
+    path,
+    source_format,
+    sha,
+    ds,
+    pred_probs,
+    rare,
+    pp_list,
+    model_info,
+    notes,
+    fold_seconds,
+    opts,
+    rep,
+    timer,
+    command,
+    config_file,
+    streamed,
+) -> Audit:
+    """Checks, issues table, summary, gates and manifest: shared by the in-memory and streaming scans."""
     if rare:
         names = ", ".join(f"{ds.class_names[c]!r}" for c in rare)
         rep.warning(f"classes with fewer than {opts.folds} rows are not assessed: {names}")
-    results, skipped, knn_info = _run_checks(ds, pred_probs, rare, pp_list, opts, rep, timer)
+    results, skipped, knn_info = _run_checks(ds, pred_probs, rare, pp_list, opts, rep, timer, streamed)
     label_res = results.pop("_label_result")
     issues = _issues_frame(ds, label_res, results)
     summary = _summary(ds, label_res, results, skipped, rare, opts)
     gates = evaluate_gates(opts.fail_above, summary, skipped)
     exit_code = 0 if gates["passed"] else 1
     manifest = {
-        **manifest_header(path, source.format, ds.n_rows, sha, command),
+        **manifest_header(path, source_format, ds.n_rows, sha, command),
         "labels_file": _file_facts(opts.labels_file),
         "pred_probs_files": [_file_facts(p) for p in opts.pred_probs],
         "label_column": ds.label_column,
         "id_column": ds.id_column,
         "data_kind": ds.kind,
-        "feature_columns": ds.features.source_columns if ds.features is not None else [],
-        "n_features": ds.features.n_features if ds.features is not None else 0,
+        "feature_columns": streamed.feature_columns
+        if streamed is not None
+        else (ds.features.source_columns if ds.features is not None else []),
+        "n_features": streamed.n_features
+        if streamed is not None
+        else (ds.features.n_features if ds.features is not None else 0),
         "notes": notes,
         "classes": [
             {"name": _jsonable(c), "count": int(n)} for c, n in zip(ds.class_names, ds.class_counts, strict=True)
@@ -165,6 +230,100 @@ def scan(
         "exit_code": exit_code,
     }
     return Audit(manifest, issues, pred_probs)
+
+
+@dataclass
+class _StreamScan:
+    dataset: Dataset
+    pred_probs: np.ndarray
+    rare: list[int]
+    model_info: dict[str, Any]
+    notes: list[str]
+    feature_columns: list[str]
+    n_features: int
+    null_fraction: np.ndarray
+
+
+def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
+    """Run the streaming (low-memory) model stage when asked for, or when the features would not fit."""
+    from labelaudit import stream
+
+    if opts.low_memory and (opts.pred_probs or opts.text):
+        raise ConfigError("--low-memory streams feature columns; it does not combine with --pred-probs or --text")
+    if opts.pred_probs or opts.text or opts.low_memory is False:
+        return None
+    if opts.low_memory is None and not _too_big(path, opts, rep):
+        return None
+    if opts.model not in (ModelName.auto,):
+        raise ConfigError(
+            f"--low-memory trains its own streaming model (linear discriminant); drop --model {opts.model.value}"
+        )
+    with timer.stage("stream"):
+        st = stream.stream_out_of_fold(
+            path,
+            label=opts.label,
+            labels_file=opts.labels_file,
+            features=opts.features,
+            id_column=opts.id_column,
+            folds=opts.folds,
+            seed=opts.seed,
+            batch_rows=opts.batch_rows,
+            encoding=opts.encoding,
+            reporter=rep,
+        )
+        sha = file_sha256(path)
+    fmt = open_table(path, encoding=opts.encoding).format
+    ds = Dataset(
+        n_rows=len(st.labels),
+        labels=st.labels,
+        class_names=st.class_names,
+        features=None,
+        kind="embedding" if fmt == "npy" else "tabular",
+        label_column=st.label_column,
+        id_column=opts.id_column,
+        ids=st.ids,
+        notes=list(st.notes),
+    )
+    counts = np.bincount(st.labels[st.labels >= 0], minlength=len(st.class_names))
+    rare = [c for c in range(len(counts)) if counts[c] < opts.folds]
+    if len(counts) - len(rare) < 2:
+        raise ConfigError(f"fewer than two classes have {opts.folds} rows; nothing can be assessed")
+    acc = float((np.asarray(st.pred_probs).argmax(1) == st.labels)[st.labels >= 0].mean())
+    model_info = {
+        "requested": opts.model.value,
+        "used": "streaming-lda",
+        "reason": "--low-memory: a linear discriminant from per-fold sums, one pass, order-independent",
+        "warnings": [],
+        "oof_accuracy_vs_given_labels": round(acc, 4),
+    }
+    return (
+        _StreamScan(
+            ds, st.pred_probs, rare, model_info, list(st.notes), st.feature_columns, st.n_features, st.null_fraction
+        ),
+        fmt,
+        sha,
+    )
+
+
+def _too_big(path: Path, opts: ScanOptions, rep: Reporter) -> bool:
+    """True when the float32 feature matrix would take more than half the available memory."""
+    from labelaudit import stream
+
+    try:
+        source = open_table(path, encoding=opts.encoding)
+    except LabelAuditError:
+        return False
+    if source.format not in stream.STREAM_FORMATS:
+        return False
+    need = stream.feature_bytes_estimate(source, len(opts.features or ()))
+    avail = stream.available_memory()
+    if need is None or avail is None or need <= stream.AUTO_MEMORY_SHARE * avail:
+        return False
+    rep.warning(
+        f"the features need about {need / 2**30:.1f} GiB, more than half the {avail / 2**30:.1f} GiB available: "
+        "streaming them (--low-memory)"
+    )
+    return True
 
 
 def manifest_header(path: Path, fmt: str, rows: int, sha: str, command: Sequence[str] | None) -> dict[str, Any]:
@@ -198,15 +357,15 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: Reporter, timer: _Timer):
+def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: Reporter, timer: _Timer, streamed=None):
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     wanted = list(opts.checks)
     fs = ds.features
-    has_features = fs is not None and fs.n_features > 0
+    has_features = (fs is not None and fs.n_features > 0) or streamed is not None
     knn_info: dict[str, Any] | None = None
     graph = None
-    need_graph = has_features and any(c in ck.KNN_CHECKS for c in wanted) and ds.n_rows > 2
+    need_graph = has_features and any(c in ck.KNN_CHECKS for c in wanted) and ds.n_rows > 2 and streamed is None
     if need_graph:
         with timer.stage("knn"):
             rep.start("knn", message="building the shared KNN graph")
@@ -221,7 +380,14 @@ def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: 
     # the label check always runs: suggested labels and ranking come from it
     with timer.stage("check:label"):
         rep.start("check:label", message="finding label issues")
-        results["_label_result"] = _guard("label", find_label_issues, ds.labels, pred_probs, rare, pp_list)
+        if streamed is not None:
+            from labelaudit.stream import batched_label_result
+
+            results["_label_result"] = _guard(
+                "label", batched_label_result, ds.labels, pred_probs, rare, opts.batch_rows
+            )
+        else:
+            results["_label_result"] = _guard("label", find_label_issues, ds.labels, pred_probs, rare, pp_list)
         for w in results["_label_result"].warnings:
             rep.warning(f"cleanlab: {w}")
         rep.end("check:label")
@@ -229,7 +395,9 @@ def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: 
         if name == "label":
             continue
         reason = None
-        if name in ck.KNN_CHECKS and name != "outlier" and graph is None:
+        if streamed is not None and name in ck.KNN_CHECKS:
+            reason = "needs the feature matrix in memory (--low-memory streams it); run it where the features fit"
+        elif name in ck.KNN_CHECKS and name != "outlier" and graph is None:
             reason = "needs feature columns (none given)" if not has_features else "needs at least 3 rows"
         if name == "null" and not has_features:
             reason = "needs feature columns (none given)"
@@ -252,7 +420,8 @@ def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: 
             elif name == "class_imbalance":
                 res = _guard(name, ck.class_imbalance, ds.labels, ds.n_classes, ds.class_names)
             else:
-                res = _guard(name, ck.null_check, fs.null_fraction)
+                nulls = streamed.null_fraction if streamed is not None else fs.null_fraction
+                res = _guard(name, ck.null_check, nulls)
             results[name] = res
             rep.end(f"check:{name}")
     return results, skipped, knn_info
