@@ -56,6 +56,11 @@ def error_line(err: BaseException) -> str:
         return f"error: {err}"
     if isinstance(err, KeyboardInterrupt):
         return "interrupted: nothing was written"
+    if isinstance(err, MemoryError) or type(err).__name__ == "ArrowMemoryError":
+        return (
+            "error: out of memory; nothing was written. Scan with --low-memory (and a smaller --batch-rows), "
+            "fewer --checks, or on a machine with more memory"
+        )
     return (
         f"internal error: {type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''} "
         f"(a bug in labelaudit; set LABELAUDIT_DEBUG=1 for the traceback and report it at {ISSUES_URL})"
