@@ -86,7 +86,9 @@ class Audit:
         """
         path = Path(path)
         with atomic_directory(path, force=force) as tmp:
-            if write_cleaned:
+            if write_cleaned and self.manifest.get("input", {}).get("format") == "parquet-dataset":
+                self.manifest["cleaned"] = {"skipped": "a partitioned dataset is not rewritten; filter its parts"}
+            elif write_cleaned:
                 from labelaudit.clean import DEFAULT_ACTION, DEFAULT_CHECKS, DEFAULT_MAX_CLASS_FRACTION
                 from labelaudit.filtering import filter_dataset, write_into_folder
 

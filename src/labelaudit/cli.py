@@ -235,6 +235,15 @@ def scan(
         ),
     ] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per batch with --low-memory.")] = 65_536,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            envvar="DASK_SCHEDULER_ADDRESS",
+            help="Dask scheduler address (tcp://host:8786): run the streaming passes on its workers "
+            "(labelaudit[dask]).",
+        ),
+    ] = None,
 ) -> None:
     """Audit labels: out-of-fold probabilities, confident learning and data checks; write an audit directory."""
     from labelaudit.console import ProgressPrinter, make_consoles, render_batch, render_summary, render_top
@@ -274,6 +283,7 @@ def scan(
             fail_above=list(fail_above or []),
             low_memory=low_memory,
             batch_rows=batch_rows,
+            dask=dask,
         )
         dirs = _audit_dirs(data, out)
         if len(data) > 1 and out is not None and not out.is_dir():

@@ -74,8 +74,10 @@ def scan(
         raise ConfigError("pass either options= or keyword options to scan(), not both")
     path = Path(data)
     from labelaudit.crowd_io import is_annotation_export
+    from labelaudit.stream import is_dataset_path
 
-    if options.is_crowd or (options.export_format == "auto" and is_annotation_export(path)):
+    dataset = is_dataset_path(data)
+    if not dataset and (options.is_crowd or (options.export_format == "auto" and is_annotation_export(path))):
         from labelaudit.crowd import scan_crowd
 
         return scan_crowd(path, options, progress=progress, command=command, config_file=config_file)
@@ -250,29 +252,44 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
 
     if opts.low_memory and (opts.pred_probs or opts.text):
         raise ConfigError("--low-memory streams feature columns; it does not combine with --pred-probs or --text")
-    if opts.pred_probs or opts.text or opts.low_memory is False:
-        return None
-    if opts.low_memory is None and not _too_big(path, opts, rep):
-        return None
+    dataset = stream.is_dataset_path(path)
+    must = dataset or bool(opts.dask)
+    why = "a partitioned dataset" if dataset else "--dask"
+    if must and (opts.pred_probs or opts.text or opts.low_memory is False):
+        raise ConfigError(f"{why} is scanned by streaming feature columns: drop --pred-probs, --text or --in-memory")
+    if not must:
+        if opts.pred_probs or opts.text or opts.low_memory is False:
+            return None
+        if opts.low_memory is None and not _too_big(path, opts, rep):
+            return None
     if opts.model not in (ModelName.auto,):
         raise ConfigError(
             f"--low-memory trains its own streaming model (linear discriminant); drop --model {opts.model.value}"
         )
-    with timer.stage("stream"):
-        st = stream.stream_out_of_fold(
-            path,
-            label=opts.label,
-            labels_file=opts.labels_file,
-            features=opts.features,
-            id_column=opts.id_column,
-            folds=opts.folds,
-            seed=opts.seed,
-            batch_rows=opts.batch_rows,
-            encoding=opts.encoding,
-            reporter=rep,
-        )
-        sha = file_sha256(path)
-    fmt = open_table(path, encoding=opts.encoding).format
+    executor = None
+    if opts.dask:
+        rep.info(f"connecting to the Dask scheduler at {opts.dask}")
+        executor = stream.DaskExecutor(stream.connect_dask(opts.dask))
+    try:
+        with timer.stage("stream"):
+            st = stream.stream_out_of_fold(
+                str(path) if dataset else path,
+                label=opts.label,
+                labels_file=opts.labels_file,
+                features=opts.features,
+                id_column=opts.id_column,
+                folds=opts.folds,
+                seed=opts.seed,
+                batch_rows=opts.batch_rows,
+                encoding=opts.encoding,
+                reporter=rep,
+                executor=executor,
+            )
+            sha = stream.dataset_sha256(stream.dataset_files(path)) if dataset else file_sha256(path)
+    finally:
+        if executor is not None:
+            executor.client.close()
+    fmt = "parquet-dataset" if dataset else open_table(path, encoding=opts.encoding).format
     ds = Dataset(
         n_rows=len(st.labels),
         labels=st.labels,
@@ -335,14 +352,22 @@ def manifest_header(path: Path, fmt: str, rows: int, sha: str, command: Sequence
         "command": list(command) if command is not None else None,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "input": {
-            "path": str(path.resolve()),
+            "path": str(path.resolve()) if fmt != "parquet-dataset" else str(path),
             "name": path.name,
             "format": fmt,
-            "bytes": path.stat().st_size,
+            "bytes": _input_bytes(path, fmt),
             "sha256": sha,
             "rows": rows,
         },
     }
+
+
+def _input_bytes(path: Path, fmt: str) -> int:
+    if fmt == "parquet-dataset":
+        from labelaudit.stream import dataset_files
+
+        return sum(f.stat().st_size for f in dataset_files(path))
+    return path.stat().st_size
 
 
 def _file_facts(p: Path | None) -> dict[str, Any] | None:

@@ -36,8 +36,8 @@ AUTO_MEMORY_SHARE = 0.5
 
 def fold_of(rows: np.ndarray, seed: int, folds: int) -> np.ndarray:
     """Fold of each row index: a splitmix64 hash of (row, seed), stable across batchings and machines."""
-    z = rows.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
     with np.errstate(over="ignore"):
+        z = rows.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
@@ -88,60 +88,123 @@ class Streamed:
     notes: list[str] = field(default_factory=list)
 
 
-class _Batches:
-    """Row batches of the feature columns (float32 matrix), labels and ids of one file."""
+@dataclass(frozen=True)
+class Piece:
+    """A unit of work: one Parquet row group, or a whole CSV/NPY file, and where its rows start."""
 
-    def __init__(self, source: TableSource, label: str | None, features: list[str], id_column: str | None, rows: int):
-        self.source = source
-        self.label = label
-        self.features = features
-        self.id_column = id_column
-        self.rows = rows
+    path: str
+    row_group: int | None
+    offset: int
+    rows: int | None
 
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray, pa.Array | None, pa.Array | None]]:
-        src = self.source
-        if src.format == "npy":
-            mat = src.matrix
-            assert mat is not None
-            for start in range(0, mat.shape[0], self.rows):
-                yield start, np.asarray(mat[start : start + self.rows], dtype=np.float32), None, None
-            return
-        cols = [c for c in (self.label, self.id_column, *self.features) if c is not None]
-        start = 0
-        for batch in self._record_batches(cols):
-            X = _matrix(batch, self.features)
-            labels = batch.column(self.label) if self.label else None
-            ids = batch.column(self.id_column) if self.id_column else None
-            yield start, X, labels, ids
-            start += batch.num_rows
 
-    def _record_batches(self, cols: list[str]):
-        src = self.source
+@dataclass(frozen=True)
+class ReadSpec:
+    """How to read features, labels and ids from a piece (sent to Dask workers with each task)."""
+
+    format: str
+    label: str | None
+    features: tuple[str, ...]
+    id_column: str | None
+    batch_rows: int
+    columns: tuple[str, ...] = ()
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+
+
+def is_dataset_path(path: str | Path) -> bool:
+    """A directory of Parquet files or a glob pattern (a partitioned dataset)."""
+    text = str(path)
+    return Path(text).is_dir() or any(ch in text for ch in "*?[")
+
+
+def dataset_files(path: str | Path) -> list[Path]:
+    text = str(path)
+    if Path(text).is_dir():
+        files = sorted(p for p in Path(text).rglob("*.parquet") if p.is_file())
+    else:
+        import glob
+
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+    if not files:
+        raise InputError(
+            f"{text} matches no Parquet files; give a directory of .parquet files or a glob like 'data/*.parquet'"
+        )
+    bad = [f.name for f in files if f.suffix.lower() != ".parquet"]
+    if bad:
+        raise InputError(f"a partitioned dataset must be Parquet files; {', '.join(bad[:5])} are not")
+    return files
+
+
+def parquet_pieces(files: list[Path]) -> list[Piece]:
+    import pyarrow.parquet as pq
+
+    pieces: list[Piece] = []
+    offset = 0
+    for f in files:
         try:
-            if src.format == "parquet":
-                import pyarrow.parquet as pq
-
-                # one row group at a time: iter_batches reads ahead and its memory grew with the file here
-                # (72 -> 520 MB over 20 batches), read_row_group stays at one row group
-                pf = pq.ParquetFile(src.path, pre_buffer=False)
-                for i in range(pf.metadata.num_row_groups):
-                    table = pf.read_row_group(i, columns=cols)
-                    yield from table.to_batches(max_chunksize=self.rows)
-                    del table
-                return
-            import pyarrow.csv as pacsv
-
-            reader = pacsv.open_csv(
-                src.path,
-                read_options=pacsv.ReadOptions(block_size=max(1 << 20, self.rows * 64), encoding=src.encoding),
-                parse_options=pacsv.ParseOptions(delimiter=src.delimiter or ","),
-            )
-            # select by position: pandas (which read the header) and pyarrow name unnamed columns differently
-            pos = [src.columns.index(c) for c in cols]
-            for batch in reader:
-                yield pa.RecordBatch.from_arrays([batch.column(i) for i in pos], names=cols)
+            md = pq.ParquetFile(f).metadata
         except (pa.ArrowInvalid, OSError) as err:
-            raise InputError(f"{src.path}: cannot stream the {src.format} file ({str(err).splitlines()[0]})") from None
+            raise InputError(f"{f} is not a readable Parquet file ({str(err).splitlines()[0]})") from None
+        for i in range(md.num_row_groups):
+            n = md.row_group(i).num_rows
+            pieces.append(Piece(str(f), i, offset, n))
+            offset += n
+    return pieces
+
+
+def dataset_sha256(files: list[Path]) -> str:
+    """SHA-256 over the files' names and SHA-256s, in order: changes when any partition changes."""
+    import hashlib
+
+    from labelaudit.io.readers import file_sha256
+
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.name}\0{file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+def read_piece(piece: Piece, spec: ReadSpec) -> Iterator[tuple[int, np.ndarray, pa.Array | None, pa.Array | None]]:
+    """Batches ``(first row, float32 features, labels, ids)`` of one piece, at most ``batch_rows`` rows each."""
+    if spec.format == "npy":
+        mat = np.load(piece.path, mmap_mode="r", allow_pickle=False)
+        for start in range(0, mat.shape[0], spec.batch_rows):
+            yield piece.offset + start, np.asarray(mat[start : start + spec.batch_rows], dtype=np.float32), None, None
+        return
+    cols = [c for c in (spec.label, spec.id_column, *spec.features) if c is not None]
+    start = piece.offset
+    for batch in _record_batches(piece, spec, cols):
+        X = _matrix(batch, list(spec.features))
+        labels = batch.column(spec.label) if spec.label else None
+        ids = batch.column(spec.id_column) if spec.id_column else None
+        yield start, X, labels, ids
+        start += batch.num_rows
+
+
+def _record_batches(piece: Piece, spec: ReadSpec, cols: list[str]):
+    try:
+        if spec.format == "parquet":
+            import pyarrow.parquet as pq
+
+            # one row group at a time: iter_batches reads ahead and its memory grew with the file here
+            # (72 -> 520 MB over 20 batches); read_row_group holds one row group
+            table = pq.ParquetFile(piece.path, pre_buffer=False).read_row_group(piece.row_group, columns=cols)
+            yield from table.to_batches(max_chunksize=spec.batch_rows)
+            return
+        import pyarrow.csv as pacsv
+
+        reader = pacsv.open_csv(
+            piece.path,
+            read_options=pacsv.ReadOptions(block_size=max(1 << 20, spec.batch_rows * 64), encoding=spec.encoding),
+            parse_options=pacsv.ParseOptions(delimiter=spec.delimiter or ","),
+        )
+        # select by position: pandas (which read the header) and pyarrow name unnamed columns differently
+        pos = [spec.columns.index(c) for c in cols]
+        for batch in reader:
+            yield pa.RecordBatch.from_arrays([batch.column(i) for i in pos], names=cols)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise InputError(f"{piece.path}: cannot stream the {spec.format} file ({str(err).splitlines()[0]})") from None
 
 
 def _matrix(batch: pa.RecordBatch, features: list[str]) -> np.ndarray:
@@ -170,23 +233,6 @@ class StreamingLDA:
         self.sums = np.zeros((folds, k, d))
         self.counts = np.zeros((folds, k))
         self.cross = np.zeros((folds, d, d))
-        self.col_sum = np.zeros(d)
-        self.col_n = np.zeros(d)
-
-    def update_means(self, X: np.ndarray) -> None:
-        ok = ~np.isnan(X)
-        self.col_sum += np.where(ok, X, 0.0).sum(axis=0)
-        self.col_n += ok.sum(axis=0)
-
-    @property
-    def center(self) -> np.ndarray:
-        return self.col_sum / np.maximum(self.col_n, 1)
-
-    def prepare(self, X: np.ndarray) -> np.ndarray:
-        """Centre on the column means; missing values become the mean (0 after centring)."""
-        Z = X.astype(np.float64) - self.center
-        Z[np.isnan(Z)] = 0.0
-        return Z
 
     def update(self, Z: np.ndarray, y: np.ndarray, fold: np.ndarray) -> None:
         for f in np.unique(fold):
@@ -224,8 +270,176 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _prepare(X: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Centre on the column means; missing values become the mean (0 after centring)."""
+    Z = X.astype(np.float64) - center
+    Z[np.isnan(Z)] = 0.0
+    return Z
+
+
+def piece_scan(piece: Piece, spec: ReadSpec) -> dict[str, Any]:
+    """Pass 1 over one piece: labels, ids, per-row missing share, column sums and counts."""
+    labels: list[pa.Array] = []
+    ids: list[pa.Array] = []
+    nulls: list[np.ndarray] = []
+    col_sum = col_n = None
+    n = 0
+    inf_row = -1
+    for start, X, lab, idv in read_piece(piece, spec):
+        if col_sum is None:
+            col_sum, col_n = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+        if inf_row < 0 and np.isinf(X).any():
+            inf_row = start + int(np.flatnonzero(np.isinf(X).any(axis=1))[0])
+        ok = ~np.isnan(X)
+        col_sum += np.where(ok, X, 0.0).sum(axis=0)
+        col_n += ok.sum(axis=0)
+        nulls.append(np.isnan(X).mean(axis=1).astype(np.float32) if X.shape[1] else np.zeros(len(X), np.float32))
+        if lab is not None:
+            labels.append(lab)
+        if idv is not None:
+            ids.append(idv)
+        n += len(X)
+    return {
+        "rows": n,
+        "labels": pa.chunked_array(labels) if labels else None,
+        "ids": pa.chunked_array(ids) if ids else None,
+        "nulls": np.concatenate(nulls) if nulls else np.zeros(0, np.float32),
+        "col_sum": col_sum,
+        "col_n": col_n,
+        "inf_row": inf_row,
+    }
+
+
+def piece_stats(piece: Piece, codes: np.ndarray, spec: ReadSpec, center: np.ndarray, folds: int, seed: int, k: int):
+    """Pass 2 over one piece: per-fold class sums, counts and cross-products (one BLAS thread: reproducible)."""
+    from threadpoolctl import threadpool_limits
+
+    stats = StreamingLDA(len(center), k, folds)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start, X, _, _ in read_piece(piece, spec):
+            rows = np.arange(start, start + len(X))
+            stats.update(_prepare(X, center), codes[rows - piece.offset], fold_of(rows, seed, folds))
+    return stats.sums, stats.counts, stats.cross
+
+
+def piece_predict(piece: Piece, spec: ReadSpec, center: np.ndarray, models, folds: int, seed: int) -> np.ndarray:
+    """Pass 3 over one piece: each row's probabilities from the fold model that did not see it."""
+    from threadpoolctl import threadpool_limits
+
+    k = len(models[0][1])
+    blocks = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start, X, _, _ in read_piece(piece, spec):
+            rows = np.arange(start, start + len(X))
+            Z = _prepare(X, center)
+            fold = fold_of(rows, seed, folds)
+            out = np.empty((len(X), k))
+            for f in np.unique(fold):
+                m = fold == f
+                W, b = models[f]
+                out[m] = _softmax(Z[m] @ W + b)
+            blocks.append(out.astype(np.float32))
+    return np.concatenate(blocks) if blocks else np.zeros((0, k), np.float32)
+
+
+class LocalExecutor:
+    """Runs the piece functions here, one after another."""
+
+    name = "local"
+
+    def map(self, fn, pieces: list[Piece], *per_piece, **common):
+        for args in zip(pieces, *per_piece, strict=True):
+            yield fn(*args, **common)
+
+
+class DaskExecutor:
+    """Runs the piece functions on a Dask cluster; results come back in piece order, one at a time."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.name = f"dask {client.scheduler.address}"
+
+    def map(self, fn, pieces: list[Piece], *per_piece, **common):
+        # unique keys (hash=False): a content-hashed key shared with the previous pass could be released
+        # by that pass's clean-up after this one scattered it again
+        common_futs = {k: self.client.scatter(v, broadcast=True, hash=False) for k, v in common.items()}
+        futures = self.client.map(fn, pieces, *per_piece, **common_futs, pure=False)
+        for i in range(len(futures)):
+            result = futures[i].result()
+            futures[i] = None  # drop the reference: the worker frees the result
+            yield result
+        del common_futs
+
+
+def connect_dask(address: str):
+    """A ``distributed.Client`` for ``address`` (needs the ``labelaudit[dask]`` extra)."""
+    from labelaudit.errors import ExtraMissingError
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ExtraMissingError("--dask needs the distributed package: pip install 'labelaudit[dask]'") from None
+    try:
+        return Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address} ({str(err).splitlines()[0]}); check --dask or "
+            "DASK_SCHEDULER_ADDRESS"
+        ) from None
+
+
+def plan_pieces(
+    path: str | Path,
+    *,
+    label: str | None,
+    labels_file: Path | None,
+    features,
+    id_column,
+    batch_rows,
+    encoding,
+    distributed: bool,
+) -> tuple[list[Piece], ReadSpec, str | None, str]:
+    """The pieces of ``path`` and how to read them; returns (pieces, spec, label column, format)."""
+    if is_dataset_path(path):
+        files = dataset_files(path)
+        import pyarrow.parquet as pq
+
+        columns = list(pq.read_schema(files[0]).names)
+        fmt, pieces, delimiter, enc = "parquet-dataset", parquet_pieces(files), None, "utf-8"
+        name = str(path)
+    else:
+        path = Path(path)
+        source = open_table(path, encoding=encoding)
+        if source.format not in STREAM_FORMATS:
+            raise ConfigError(
+                f"--low-memory streams Parquet, CSV/TSV or NPY files; {path.name} is {source.format}: "
+                "convert it to Parquet"
+            )
+        if distributed and source.format != "parquet":
+            raise ConfigError(f"--dask reads Parquet (a file, a directory or a glob); {path.name} is {source.format}")
+        columns = list(source.columns)
+        fmt, delimiter, enc = source.format, source.delimiter, source.encoding
+        pieces = parquet_pieces([path]) if fmt == "parquet" else [Piece(str(path), None, 0, None)]
+        name = path.name
+    if fmt == "npy":
+        if labels_file is None:
+            raise SchemaError(f"{name} holds features only; pass --labels FILE")
+        return pieces, ReadSpec("npy", None, (), None, batch_rows), None, fmt
+    label_col = None if labels_file else (label or pick_label_column(columns, Path(name)))
+    for c in (label_col, id_column, *(features or ())):
+        if c is not None and c not in columns:
+            raise SchemaError(f"column '{c}' is not in {name}")
+    skip = {label_col, id_column}
+    feats = tuple(features) if features else tuple(c for c in columns if c not in skip)
+    if not feats:
+        raise SchemaError("no feature columns to stream; pass --features")
+    read_fmt = "parquet" if fmt == "parquet-dataset" else fmt
+    spec = ReadSpec(read_fmt, label_col, feats, id_column, batch_rows, tuple(columns), delimiter, enc)
+    return pieces, spec, label_col, fmt
+
+
 def stream_out_of_fold(
-    path: Path,
+    path: str | Path,
     *,
     label: str | None,
     labels_file: Path | None,
@@ -236,93 +450,108 @@ def stream_out_of_fold(
     batch_rows: int,
     encoding: str | None,
     reporter: Reporter,
+    executor: LocalExecutor | DaskExecutor | None = None,
 ) -> Streamed:
-    """Three passes over ``path``: labels + column means, per-fold LDA statistics, probabilities."""
+    """Three passes over the pieces of ``path``: labels + column means, per-fold LDA statistics, probabilities.
+
+    With a :class:`DaskExecutor` every pass runs piece by piece on the cluster's workers (which must
+    see the same paths); statistics are summed here in piece order, so the result is the same as a
+    local run with the same seed and ``batch_rows``.
+    """
     from labelaudit.io.readers import read_labels_file
 
-    source = open_table(path, encoding=encoding)
-    if source.format not in STREAM_FORMATS:
-        raise ConfigError(
-            f"--low-memory streams Parquet, CSV/TSV or NPY files; {path.name} is {source.format}: convert it to Parquet"
-        )
     if batch_rows < 1:
         raise ConfigError(f"--batch-rows must be at least 1 (got {batch_rows})")
-    if source.format == "npy":
-        if labels_file is None:
-            raise SchemaError(f"{path.name} holds features only; pass --labels FILE")
-        label_col, feats = None, []
-        source = TableSource(path, "npy", [], matrix=np.load(path, mmap_mode="r", allow_pickle=False))
-    else:
-        label_col = None if labels_file else (label or pick_label_column(source.columns, path))
-        for c in (label_col, id_column, *(features or ())):
-            if c is not None and c not in source.columns:
-                raise SchemaError(f"column '{c}' is not in {path.name}")
-        skip = {label_col, id_column}
-        feats = list(features) if features else [c for c in source.columns if c not in skip]
-    batches = _Batches(source, label_col, feats, id_column, batch_rows)
+    ex = executor or LocalExecutor()
+    pieces, spec, label_col, fmt = plan_pieces(
+        path,
+        label=label,
+        labels_file=labels_file,
+        features=features,
+        id_column=id_column,
+        batch_rows=batch_rows,
+        encoding=encoding,
+        distributed=isinstance(ex, DaskExecutor),
+    )
+    where = f" on {ex.name}" if isinstance(ex, DaskExecutor) else ""
     # pass 1: labels, ids, per-row nulls, column means
-    reporter.start("stream:labels", message=f"pass 1/3: labels and column means ({path.name})")
-    raw: list[pa.Array] = []
-    ids: list[pa.Array] = []
+    reporter.start("stream:labels", total=len(pieces), message=f"pass 1/3: labels and column means{where}")
+    raw: list[pa.ChunkedArray] = []
+    ids: list[pa.ChunkedArray] = []
     nulls: list[np.ndarray] = []
-    lda: StreamingLDA | None = None
-    n = 0
-    for _, X, lab, idv in batches:
-        if lda is None:
-            d = X.shape[1]
-            if d == 0:
-                raise SchemaError("no feature columns to stream; pass --features")
-            lda = StreamingLDA(d, 1, folds)
-        if np.isinf(X).any():
-            raise InputError(f"{path.name} has infinite feature values near row {n}; fix the export")
-        lda.update_means(X)
-        nulls.append(np.isnan(X).mean(axis=1).astype(np.float32))
-        if lab is not None:
-            raw.append(lab)
-        if idv is not None:
-            ids.append(idv)
-        n += len(X)
-    if lda is None or n == 0:
+    col_sum = col_n = None
+    rows_per_piece: list[int] = []
+    for i, res in enumerate(ex.map(piece_scan, pieces, spec=spec)):
+        if res["inf_row"] >= 0:
+            raise InputError(f"{path} has infinite feature values at row {res['inf_row']}; fix the export")
+        if res["col_sum"] is not None:
+            if col_sum is None:
+                col_sum, col_n = np.zeros_like(res["col_sum"]), np.zeros_like(res["col_n"])
+            if len(res["col_sum"]) != len(col_sum):
+                raise SchemaError(f"{pieces[i].path} has {len(res['col_sum'])} features, not {len(col_sum)}")
+            col_sum += res["col_sum"]
+            col_n += res["col_n"]
+        rows_per_piece.append(res["rows"])
+        nulls.append(res["nulls"])
+        if res["labels"] is not None:
+            raw.append(res["labels"])
+        if res["ids"] is not None:
+            ids.append(res["ids"])
+        reporter.advance("stream:labels", i + 1, len(pieces))
+    n = int(sum(rows_per_piece))
+    if col_sum is None or n == 0:
         raise InputError(f"{path} has no data rows")
+    # pieces whose row count was unknown (CSV, NPY) get it now
+    offsets = np.concatenate([[0], np.cumsum(rows_per_piece)[:-1]])
+    pieces = [
+        Piece(p.path, p.row_group, int(o), int(r)) for p, o, r in zip(pieces, offsets, rows_per_piece, strict=True)
+    ]
     if labels_file is not None:
         raw_labels: Any = read_labels_file(labels_file, encoding=encoding)
         if len(raw_labels) != n:
-            raise InputError(f"labels file {labels_file.name} has {len(raw_labels)} rows but {path.name} has {n}")
+            raise InputError(f"labels file {labels_file.name} has {len(raw_labels)} rows but the data has {n}")
     else:
-        raw_labels = pa.chunked_array(raw).to_pandas()
+        try:
+            raw_labels = pa.chunked_array([c for r in raw for c in r.chunks]).to_pandas()
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise SchemaError(f"the label column has different types across partitions ({err})") from None
     del raw
     labels, classes = encode_labels(raw_labels, f"label column '{label_col or 'labels'}'")
     del raw_labels
     k = len(classes)
-    d = lda.sums.shape[2]
-    model = StreamingLDA(d, k, folds)
-    model.col_sum, model.col_n = lda.col_sum, lda.col_n
+    d = len(col_sum)
+    center = col_sum / np.maximum(col_n, 1)
     reporter.end("stream:labels", f"{n} rows, {k} classes, {d} features")
-    # pass 2: per-fold class sums and cross-products
-    reporter.start("stream:fit", message="pass 2/3: per-fold statistics")
-    for start, X, _, _ in batches:
-        rows = np.arange(start, start + len(X))
-        model.update(model.prepare(X), labels[rows], fold_of(rows, seed, folds))
+    # pass 2: per-fold class sums and cross-products, summed in piece order
+    reporter.start("stream:fit", total=len(pieces), message=f"pass 2/3: per-fold statistics{where}")
+    model = StreamingLDA(d, k, folds)
+    codes = [labels[p.offset : p.offset + p.rows] for p in pieces]
+    for i, (sums, counts, cross) in enumerate(
+        ex.map(piece_stats, pieces, codes, spec=spec, center=center, folds=folds, seed=seed, k=k)
+    ):
+        model.sums += sums
+        model.counts += counts
+        model.cross += cross
+        reporter.advance("stream:fit", i + 1, len(pieces))
     fold_models = model.fold_models()
     reporter.end("stream:fit")
     # pass 3: out-of-fold probabilities into a memory map
-    reporter.start("stream:predict", message="pass 3/3: out-of-fold probabilities")
+    reporter.start("stream:predict", total=len(pieces), message=f"pass 3/3: out-of-fold probabilities{where}")
     fd, tmp = tempfile.mkstemp(prefix="labelaudit-pred-probs-", suffix=".npy")
     os.close(fd)
     try:
         pp = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, k))
     finally:
         os.unlink(tmp)  # the mapping stays valid; nothing is left behind on a crash
-    for start, X, _, _ in batches:
-        rows = np.arange(start, start + len(X))
-        Z = model.prepare(X)
-        fold = fold_of(rows, seed, folds)
-        out = np.empty((len(X), k))
-        for f in np.unique(fold):
-            m = fold == f
-            W, b = fold_models[f]
-            out[m] = _softmax(Z[m] @ W + b)
-        pp[start : start + len(X)] = out
+    for i, (p, block) in enumerate(
+        zip(
+            pieces,
+            ex.map(piece_predict, pieces, spec=spec, center=center, models=fold_models, folds=folds, seed=seed),
+            strict=True,
+        )
+    ):
+        pp[p.offset : p.offset + p.rows] = block
+        reporter.advance("stream:predict", i + 1, len(pieces))
     pp.flush()
     reporter.end("stream:predict")
     return Streamed(
@@ -330,13 +559,15 @@ def stream_out_of_fold(
         class_names=classes,
         pred_probs=pp,
         null_fraction=np.concatenate(nulls),
-        feature_columns=feats,
+        feature_columns=list(spec.features),
         n_features=d,
-        ids=np.asarray(pa.chunked_array(ids).to_pylist(), dtype=object) if id_column else None,
+        ids=np.asarray(pa.chunked_array([c for r in ids for c in r.chunks]).to_pylist(), dtype=object)
+        if id_column
+        else None,
         label_column=label_col,
         notes=[
-            f"--low-memory: streamed in batches of {batch_rows} rows; streaming LDA out-of-fold probabilities, "
-            "folds by a hash of the row index"
+            f"--low-memory: streamed {len(pieces)} piece(s) in batches of {batch_rows} rows{where}; streaming LDA "
+            "out-of-fold probabilities, folds by a hash of the row index"
         ],
     )
 
