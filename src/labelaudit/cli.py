@@ -235,6 +235,9 @@ def scan(
         ),
     ] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per batch with --low-memory.")] = 65_536,
+    device: Annotated[
+        str, typer.Option(help="KNN graph on auto (a GPU when torch sees one), cpu (faiss) or cuda (torch, exact).")
+    ] = "auto",
     dask: Annotated[
         str | None,
         typer.Option(
@@ -283,6 +286,7 @@ def scan(
             fail_above=list(fail_above or []),
             low_memory=low_memory,
             batch_rows=batch_rows,
+            device=device,
             dask=dask,
         )
         dirs = _audit_dirs(data, out)

@@ -107,12 +107,16 @@ def build_knn_graph(
     method: KnnMethod = KnnMethod.auto,
     seed: int = 0,
     threads: int = 0,
+    device: str = "cpu",
 ) -> KnnGraph:
-    """Neighbours of every row among all other rows."""
+    """Neighbours of every row among all other rows (``device="cuda"``: exact, torch on the GPU)."""
     n, d = M.shape
     k = min(k, n - 1)
     if k < 1:
         raise ValueError("a KNN graph needs at least two rows")
+    if device == "cuda":
+        D, I = torch_knn(M, metric, k + 1, device="cuda")
+        return _finish_graph(D, I, metric, k, "exact:torch-cuda")
     chosen = choose_method(n, d, method)
     try:
         import faiss
@@ -138,13 +142,20 @@ def build_knn_graph(
         index.nprobe = nprobe
         D, I = index.search(M, k + 1)
         label = f"approx:ivf(nlist={nlist},nprobe={nprobe})"
+    return _finish_graph(D, I, metric, k, label, M=M, fmetric=fmetric)
+
+
+def _finish_graph(D, I, metric: str, k: int, label: str, M=None, fmetric=None) -> KnnGraph:
+    """Raw search output (inner products or squared L2, self included) -> sorted distances without self."""
     if metric == "cosine":
         D = np.clip(1.0 - D, 0.0, 2.0)
     else:
         D = np.sqrt(np.maximum(D, 0.0))
     # IVF can return -1 when too few candidates were probed: fall back to exact for those rows
     bad = (I < 0).any(axis=1)
-    if bad.any():
+    if bad.any() and M is not None:
+        import faiss
+
         D2, I2 = faiss.knn(M[bad], M, k + 1, metric=fmetric)
         D2 = np.clip(1.0 - D2, 0.0, 2.0) if metric == "cosine" else np.sqrt(np.maximum(D2, 0.0))
         D[bad], I[bad] = D2, I2
@@ -153,6 +164,60 @@ def build_knn_graph(
     idx = np.take_along_axis(idx, order, axis=1)
     dist = np.take_along_axis(dist, order, axis=1)
     return KnnGraph(idx, dist, metric, label)
+
+
+def torch_knn(M: np.ndarray, metric: str, k: int, *, device: str, max_cells: int = 1 << 27):
+    """Exact KNN as chunked matrix products + top-k in torch: (scores, indices), self included.
+
+    Scores follow faiss's conventions: inner products for cosine (rows are L2-normalised), squared
+    L2 distances otherwise. Each chunk of rows against all rows is at most ``max_cells`` floats.
+    """
+    from labelaudit.robust import require_torch
+
+    torch = require_torch()
+    X = torch.from_numpy(np.ascontiguousarray(M, dtype=np.float32)).to(device)
+    n = X.shape[0]
+    chunk = max(1, min(n, max_cells // max(n, 1)))
+    sq = (X * X).sum(dim=1)
+    D = np.empty((n, k), dtype=np.float32)
+    I = np.empty((n, k), dtype=np.int64)
+    with torch.no_grad():
+        for s in range(0, n, chunk):
+            S = X[s : s + chunk] @ X.T
+            if metric == "cosine":
+                vals, idx = torch.topk(S, k, dim=1)
+            else:
+                dist2 = sq[s : s + chunk, None] - 2.0 * S + sq[None, :]
+                vals, idx = torch.topk(dist2, k, dim=1, largest=False)
+            D[s : s + chunk] = vals.cpu().numpy()
+            I[s : s + chunk] = idx.cpu().numpy()
+    return D, I
+
+
+def resolve_knn_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch is installed and sees a GPU, else ``cpu`` (faiss)."""
+    if device not in {"auto", "cpu", "cuda"}:
+        from labelaudit.errors import ConfigError
+
+        raise ConfigError(f"--device must be auto, cpu or cuda (got '{device}')")
+    if device == "cpu":
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        if device == "cuda":
+            from labelaudit.errors import ExtraMissingError
+            from labelaudit.robust import TORCH_HINT
+
+            raise ExtraMissingError("--device cuda: " + TORCH_HINT) from None
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        from labelaudit.errors import ConfigError
+
+        raise ConfigError("--device cuda: torch sees no CUDA device; use --device cpu or auto")
+    return "cpu"
 
 
 def _sklearn_graph(M: np.ndarray, metric: str, k: int) -> KnnGraph:  # pragma: no cover

@@ -114,6 +114,8 @@ class ScanOptions:
     feature matrix would take more than half the available memory."""
     batch_rows: int = 65_536
     """Rows per batch when streaming."""
+    device: str = "auto"
+    """KNN graph device: auto (CUDA when torch sees a GPU), cpu (faiss) or cuda (exact, torch)."""
     dask: str | None = None
     """Address of a Dask scheduler (``tcp://host:8786``): the streaming passes run on its workers."""
 

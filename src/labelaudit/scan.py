@@ -396,7 +396,12 @@ def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: 
             rep.start("knn", message="building the shared KNN graph")
             try:
                 M, metric = knn_matrix(fs, standardize=ds.kind == "tabular", seed=opts.seed)
-                graph = build_knn_graph(M, metric, method=opts.knn, seed=opts.seed, threads=opts.jobs or 0)
+                from labelaudit.knn import resolve_knn_device
+
+                device = resolve_knn_device(opts.device)
+                graph = build_knn_graph(
+                    M, metric, method=opts.knn, seed=opts.seed, threads=opts.jobs or 0, device=device
+                )
             except (ValueError, MemoryError, RuntimeError) as err:
                 raise CheckError(f"building the KNN graph failed: {err}; try --knn approx or fewer --checks") from err
             del M
