@@ -7,7 +7,7 @@ audit's class order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,9 @@ def load_train_test(audit: Audit, data: Path | None = None, test: Path | None = 
     mem = TableSource(path, "table", stacked.column_names, loaded=stacked)
     ds = build_dataset(mem, label="__labelaudit_label__", features=None if text else feats, text=text, id_column=None)
     assert ds.features is not None
+    # the real labels (audit class order), so model factories see the true class counts
+    all_codes = np.concatenate([y, out_test]) if out_test is not None else y
+    ds = replace(ds, labels=all_codes, class_names=list(classes))
     X = ds.features.X
     return TrainTest(
         X=X[:n_train],
