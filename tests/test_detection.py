@@ -21,7 +21,7 @@ def truth() -> np.ndarray:
 
 
 def test_sample_tabular_10pct_asymmetric_noise(truth):
-    # measured: precision 0.928, recall 0.860 (auto -> ensemble, seed 0)
+    # measured: precision 0.912, recall 0.978 (auto -> regularised ensemble + majority rule, seed 0)
     audit = labelaudit.scan(SAMPLE / "digits_noisy.parquet", checks="label")
     p, r = precision_recall(audit.issues["is_label_issue"].to_numpy(), truth)
     assert p >= 0.80 and r >= 0.80, (p, r)
@@ -33,7 +33,7 @@ def test_sample_tabular_10pct_asymmetric_noise(truth):
 
 
 def test_sample_embeddings_10pct_asymmetric_noise(truth):
-    # measured: precision 0.969, recall 0.877 (auto -> ensemble)
+    # measured: precision 0.902, recall 0.978 (auto -> regularised ensemble + majority rule)
     audit = labelaudit.scan(
         SAMPLE / "digits_embeddings.npy", labels_file=SAMPLE / "digits_embedding_labels.csv", checks="label"
     )
@@ -146,6 +146,6 @@ def test_defaults_beat_the_plain_pipeline_on_the_sample(truth):
     plain = detection_scores(find_label_issues(y, pp, n_jobs=1), pp[np.arange(len(y)), y], truth)
     audit = labelaudit.scan(SAMPLE / "digits_noisy.parquet", checks="label")
     ours = detection_scores(audit.issues["is_label_issue"].to_numpy(), audit.issues["label_quality"].to_numpy(), truth)
-    # measured: F1 0.893 vs 0.625, AUPRC 0.951 vs 0.586
+    # measured before the regularised ensemble and majority rule: F1 0.893 vs 0.625, AUPRC 0.951 vs 0.586
     assert ours["f1"] >= plain["f1"] + 0.1, (ours, plain)
     assert ours["auprc"] >= plain["auprc"] + 0.1, (ours, plain)

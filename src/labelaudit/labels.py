@@ -19,7 +19,25 @@ import numpy as np
 
 from labelaudit.checks import CheckResult
 
-LABEL_ISSUE_ESTIMATOR = "cleanlab.filter.find_label_issues(filter_by='prune_by_noise_rate')"
+LABEL_ISSUE_ESTIMATOR = (
+    "cleanlab.filter.find_label_issues(filter_by='prune_by_noise_rate'), or another class with probability > 0.5"
+)
+#: a row is also flagged when one other class holds more than this share of its out-of-fold probability.
+#: Confident learning's flagged-set size is conservative with small data and weak models (benchmark
+#: recall 0.75 at precision 0.90); adding rows whose model majority names another class raised the
+#: tabular mean F1 from 0.800 to 0.843 and cost 0.003 F1 on the CIFAR-10 ensemble (chosen on wine +
+#: digits, confirmed on iris + breast_cancer + CIFAR-10; see the README's detection benchmark)
+OTHER_CLASS_MAJORITY = 0.5
+
+
+def other_class_majority(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """Rows whose most likely *other* class has more than :data:`OTHER_CLASS_MAJORITY` probability."""
+    other = np.array(pred_probs, dtype=np.float64, copy=True)
+    ok = labels >= 0
+    other[np.flatnonzero(ok), labels[ok]] = -1.0
+    return ok & (other.max(axis=1) > OTHER_CLASS_MAJORITY)
+
+
 QUALITY_METHOD = "self_confidence"
 
 
@@ -73,6 +91,7 @@ def _find(labels, pred_probs, rare, pred_probs_list) -> LabelResult:
         quality[idx] = get_label_quality_scores(y, pp, method=QUALITY_METHOD)
     flagged = np.zeros(n, dtype=bool)
     flagged[idx] = cl_find(y, pp, filter_by="prune_by_noise_rate", n_jobs=1, min_examples_per_class=1)
+    flagged |= other_class_majority(labels, pred_probs)
     flagged &= assessable
     quality[~assessable] = np.nan
     cj = compute_confident_joint(y, pp, calibrate=True)

@@ -608,7 +608,13 @@ def batched_label_result(labels: np.ndarray, pred_probs: np.ndarray, rare: list[
             verbose=False,
             return_mask=True,
         )
-    flagged = np.asarray(flagged, dtype=bool) & assessable
+    from labelaudit.labels import other_class_majority
+
+    flagged = np.asarray(flagged, dtype=bool)
+    for s in range(0, n, batch_rows):
+        blk = np.asarray(pred_probs[s : s + batch_rows])
+        flagged[s : s + batch_rows] |= other_class_majority(labels[s : s + batch_rows], blk)
+    flagged &= assessable
     quality[~assessable] = np.nan
     cj = compute_confident_joint(labels[idx], np.asarray(pred_probs[idx]), calibrate=True)
     total = cj.sum()
@@ -618,7 +624,8 @@ def batched_label_result(labels: np.ndarray, pred_probs: np.ndarray, rare: list[
         quality,
         flagged,
         {
-            "estimator": "cleanlab.experimental.label_issues_batched.find_label_issues_batched",
+            "estimator": "cleanlab.experimental.label_issues_batched.find_label_issues_batched, "
+            "or another class with probability > 0.5",
             "score": "self_confidence",
         },
     )
