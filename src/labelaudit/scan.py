@@ -7,7 +7,7 @@ import platform
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,25 +86,7 @@ def scan(
     opts = options
     streamed = _maybe_stream(path, opts, rep, timer)
     if streamed is not None:
-        st, source_format, sha = streamed
-        return _finish(
-            path,
-            source_format,
-            sha,
-            st.dataset,
-            st.pred_probs,
-            st.rare,
-            [],
-            st.model_info,
-            st.notes,
-            [],
-            opts,
-            rep,
-            timer,
-            command,
-            config_file,
-            st,
-        )
+        return _finish(streamed, opts, rep, timer, command, config_file)
     with timer.stage("read"):
         rep.start("read", message=f"reading {path.name}")
         source = open_table(path, encoding=opts.encoding)
@@ -153,56 +135,52 @@ def scan(
         model_info = {"requested": opts.model.value, "used": used.value, "reason": reason, "warnings": oof.warnings}
         oof_acc = float((pred_probs.argmax(1) == ds.labels)[ds.labels >= 0].mean())
         model_info["oof_accuracy_vs_given_labels"] = round(oof_acc, 4)
-    return _finish(
-        path,
-        source.format,
-        sha,
-        ds,
-        pred_probs,
-        rare,
-        pp_list,
-        model_info,
-        notes,
-        fold_seconds,
-        opts,
-        rep,
-        timer,
-        command,
-        config_file,
-        None,
+    modelled = _Modelled(
+        path, source.format, sha, ds, pred_probs, rare, model_info, notes, pp_list=pp_list, fold_seconds=fold_seconds
     )
+    return _finish(modelled, opts, rep, timer, command, config_file)
 
 
-def _finish(
-    path,
-    source_format,
-    sha,
-    ds,
-    pred_probs,
-    rare,
-    pp_list,
-    model_info,
-    notes,
-    fold_seconds,
-    opts,
-    rep,
-    timer,
-    command,
-    config_file,
-    streamed,
-) -> Audit:
+@dataclass
+class _StreamFacts:
+    """What only a streaming scan knows: the feature columns it read and each row's missing share."""
+
+    feature_columns: list[str]
+    n_features: int
+    null_fraction: np.ndarray
+
+
+@dataclass
+class _Modelled:
+    """What the read and model stages hand to the checks."""
+
+    path: Path
+    source_format: str
+    sha: str
+    ds: Dataset
+    pred_probs: np.ndarray
+    rare: list[int]
+    model_info: dict[str, Any]
+    notes: list[str]
+    pp_list: list[np.ndarray] = field(default_factory=list)
+    fold_seconds: list[float] = field(default_factory=list)
+    streamed: _StreamFacts | None = None
+
+
+def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, command, config_file) -> Audit:
     """Checks, issues table, summary, gates and manifest: shared by the in-memory and streaming scans."""
+    ds, pred_probs, rare, streamed = m.ds, m.pred_probs, m.rare, m.streamed
     if rare:
         names = ", ".join(f"{ds.class_names[c]!r}" for c in rare)
         rep.warning(f"classes with fewer than {opts.folds} rows are not assessed: {names}")
-    results, skipped, knn_info = _run_checks(ds, pred_probs, rare, pp_list, opts, rep, timer, streamed)
+    results, skipped, knn_info = _run_checks(ds, pred_probs, rare, m.pp_list, opts, rep, timer, streamed)
     label_res = results.pop("_label_result")
     issues = _issues_frame(ds, label_res, results)
     summary = _summary(ds, label_res, results, skipped, rare, opts)
     gates = evaluate_gates(opts.fail_above, summary, skipped)
     exit_code = 0 if gates["passed"] else 1
     manifest = {
-        **manifest_header(path, source_format, ds.n_rows, sha, command),
+        **manifest_header(m.path, m.source_format, ds.n_rows, m.sha, command),
         "labels_file": _file_facts(opts.labels_file),
         "pred_probs_files": [_file_facts(p) for p in opts.pred_probs],
         "label_column": ds.label_column,
@@ -214,16 +192,16 @@ def _finish(
         "n_features": streamed.n_features
         if streamed is not None
         else (ds.features.n_features if ds.features is not None else 0),
-        "notes": notes,
+        "notes": m.notes,
         "classes": [
             {"name": _jsonable(c), "count": int(n)} for c, n in zip(ds.class_names, ds.class_counts, strict=True)
         ],
         "options": opts.to_json(),
         "config_file": config_file,
-        "model": model_info,
+        "model": m.model_info,
         "folds": opts.folds,
         "seed": opts.seed,
-        "fold_seconds": [round(s, 4) for s in fold_seconds],
+        "fold_seconds": [round(s, 4) for s in m.fold_seconds],
         "checks": {"run": [c for c in opts.checks if c not in skipped], "skipped": skipped},
         "knn": knn_info,
         "timings": timer.seconds,
@@ -232,18 +210,6 @@ def _finish(
         "exit_code": exit_code,
     }
     return Audit(manifest, issues, pred_probs)
-
-
-@dataclass
-class _StreamScan:
-    dataset: Dataset
-    pred_probs: np.ndarray
-    rare: list[int]
-    model_info: dict[str, Any]
-    notes: list[str]
-    feature_columns: list[str]
-    n_features: int
-    null_fraction: np.ndarray
 
 
 def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
@@ -313,13 +279,8 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
         "warnings": [],
         "oof_accuracy_vs_given_labels": round(acc, 4),
     }
-    return (
-        _StreamScan(
-            ds, st.pred_probs, rare, model_info, list(st.notes), st.feature_columns, st.n_features, st.null_fraction
-        ),
-        fmt,
-        sha,
-    )
+    facts = _StreamFacts(st.feature_columns, st.n_features, st.null_fraction)
+    return _Modelled(path, fmt, sha, ds, st.pred_probs, rare, model_info, list(st.notes), streamed=facts)
 
 
 def _too_big(path: Path, opts: ScanOptions, rep: Reporter) -> bool:
