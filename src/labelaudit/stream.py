@@ -578,45 +578,32 @@ def batched_label_result(labels: np.ndarray, pred_probs: np.ndarray, rare: list[
     from cleanlab.experimental.label_issues_batched import find_label_issues_batched
 
     from labelaudit.checks import CheckResult
-    from labelaudit.labels import LabelResult
+    from labelaudit.labels import LabelResult, other_class_majority
 
     n, k = pred_probs.shape
     labeled = labels >= 0
     assessable = labeled & ~np.isin(labels, rare)
     quality = np.full(n, np.nan)
     suggested = np.empty(n, dtype=np.int64)
+    majority = np.zeros(n, dtype=bool)
+    # one pass over the memory map: quality, suggestion and the other-class-majority rule per batch
     for s in range(0, n, batch_rows):
         blk = np.asarray(pred_probs[s : s + batch_rows])
         y = labels[s : s + batch_rows]
         suggested[s : s + batch_rows] = blk.argmax(1)
         ok = y >= 0
-        q = np.full(len(y), np.nan)
-        q[ok] = blk[np.flatnonzero(ok), y[ok]]
-        quality[s : s + batch_rows] = q
+        quality[s : s + batch_rows][ok] = blk[np.flatnonzero(ok), y[ok]]
+        majority[s : s + batch_rows] = other_class_majority(y, blk)
     idx = np.flatnonzero(labeled)
+    # cleanlab needs every row labelled: the memory map itself when they are, else one copy of the labelled rows
+    pp_labeled = pred_probs if labeled.all() else np.asarray(pred_probs[idx])
     flagged = np.zeros(n, dtype=bool)
-    if labeled.all():
-        flagged = find_label_issues_batched(
-            labels=labels, pred_probs=pred_probs, batch_size=batch_rows, n_jobs=1, verbose=False, return_mask=True
-        )
-    else:
-        flagged[idx] = find_label_issues_batched(
-            labels=labels[idx],
-            pred_probs=np.asarray(pred_probs[idx]),
-            batch_size=batch_rows,
-            n_jobs=1,
-            verbose=False,
-            return_mask=True,
-        )
-    from labelaudit.labels import other_class_majority
-
-    flagged = np.asarray(flagged, dtype=bool)
-    for s in range(0, n, batch_rows):
-        blk = np.asarray(pred_probs[s : s + batch_rows])
-        flagged[s : s + batch_rows] |= other_class_majority(labels[s : s + batch_rows], blk)
-    flagged &= assessable
+    flagged[idx] = find_label_issues_batched(
+        labels=labels[idx], pred_probs=pp_labeled, batch_size=batch_rows, n_jobs=1, verbose=False, return_mask=True
+    )
+    flagged = (flagged | majority) & assessable
     quality[~assessable] = np.nan
-    cj = compute_confident_joint(labels[idx], np.asarray(pred_probs[idx]), calibrate=True)
+    cj = compute_confident_joint(labels[idx], np.asarray(pp_labeled), calibrate=True)
     total = cj.sum()
     noise = float((total - np.trace(cj)) / total) if total > 0 else 0.0
     check = CheckResult(
