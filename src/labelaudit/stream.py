@@ -578,7 +578,7 @@ def batched_label_result(labels: np.ndarray, pred_probs: np.ndarray, rare: list[
     from cleanlab.experimental.label_issues_batched import find_label_issues_batched
 
     from labelaudit.checks import CheckResult
-    from labelaudit.labels import LabelResult, other_class_majority
+    from labelaudit.labels import LabelResult, estimator_name, majority_rule_applies, other_class_majority
 
     n, k = pred_probs.shape
     labeled = labels >= 0
@@ -586,6 +586,7 @@ def batched_label_result(labels: np.ndarray, pred_probs: np.ndarray, rare: list[
     quality = np.full(n, np.nan)
     suggested = np.empty(n, dtype=np.int64)
     majority = np.zeros(n, dtype=bool)
+    rule = majority_rule_applies(labels, assessable)
     # one pass over the memory map: quality, suggestion and the other-class-majority rule per batch
     for s in range(0, n, batch_rows):
         blk = np.asarray(pred_probs[s : s + batch_rows])
@@ -593,7 +594,8 @@ def batched_label_result(labels: np.ndarray, pred_probs: np.ndarray, rare: list[
         suggested[s : s + batch_rows] = blk.argmax(1)
         ok = y >= 0
         quality[s : s + batch_rows][ok] = blk[np.flatnonzero(ok), y[ok]]
-        majority[s : s + batch_rows] = other_class_majority(y, blk)
+        if rule:
+            majority[s : s + batch_rows] = other_class_majority(y, blk)
     idx = np.flatnonzero(labeled)
     # cleanlab needs every row labelled: the memory map itself when they are, else one copy of the labelled rows
     pp_labeled = pred_probs if labeled.all() else np.asarray(pred_probs[idx])
@@ -611,8 +613,8 @@ def batched_label_result(labels: np.ndarray, pred_probs: np.ndarray, rare: list[
         quality,
         flagged,
         {
-            "estimator": "cleanlab.experimental.label_issues_batched.find_label_issues_batched, "
-            "or another class with probability > 0.5",
+            "estimator": estimator_name(rule, "cleanlab.experimental.label_issues_batched.find_label_issues_batched"),
+            "other_class_majority_rule": rule,
             "score": "self_confidence",
         },
     )
