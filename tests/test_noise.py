@@ -29,6 +29,30 @@ def test_realised_rate_close_and_seed_reproduces(kind, rate, seed):
     assert np.array_equal(a.flipped, a.noisy != y)
 
 
+@pytest.mark.parametrize("kind", ["symmetric", "asymmetric"])
+def test_class_conditional_noise_flips_exact_counts_per_class(kind):
+    # a coin per row flipped 26 of 50 rows of one iris class at rate 0.4; exact counts never do
+    y = np.repeat(np.arange(3), [50, 37, 113])
+    pp = np.tile([0.6, 0.3, 0.1], (200, 1))
+    for seed in range(20):
+        res = simulate_noise(y, 3, kind, 0.4, seed, pred_probs=pp)
+        for c, n in zip(range(3), [50, 37, 113], strict=True):
+            assert res.flipped[y == c].sum() == round(0.4 * n)
+    # a given matrix is realised exactly (largest remainder): 100 rows, 0.25 / 0.15 off the diagonal
+    t = np.array([[0.6, 0.25, 0.15], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    res = simulate_noise(np.zeros(100, dtype=np.int64), 3, "asymmetric", 0.0, 3, transition=t)
+    assert np.bincount(res.noisy, minlength=3).tolist() == [60, 25, 15]
+
+
+def test_symmetric_targets_are_uniform():
+    y = np.repeat(np.arange(5), 2000)
+    res = simulate_noise(y, 5, "symmetric", 0.2, 0)
+    for c in range(5):
+        targets = np.bincount(res.noisy[(y == c) & res.flipped], minlength=5)
+        assert targets[c] == 0
+        assert targets[np.arange(5) != c].tolist() == [100] * 4
+
+
 def test_missing_labels_never_flip():
     y = np.array([0, 1, -1, 2, -1] * 200)
     res = simulate_noise(y, 3, "symmetric", 0.3, 0)
