@@ -1,6 +1,6 @@
 """Detection quality: labelaudit's defaults vs the plain cleanlab pipeline, on real data with simulated noise.
 
-    python benchmarks/detection.py                 # the full grid (a few minutes on 2 cores)
+    python benchmarks/detection.py                 # the full grid (about 20 minutes on 2 cores)
     python benchmarks/detection.py --quick         # one seed, 20 % noise only
 
 Datasets: scikit-learn's bundled iris, wine, breast_cancer and digits (no download), plus the
