@@ -544,7 +544,12 @@ def simulate(
             "(harder rows flip more, to the model's second choice)."
         ),
     ] = "symmetric",
-    rate: Annotated[float, typer.Option(help="Share of labels to flip (0.2 = 20 %).")] = 0.2,
+    rate: Annotated[
+        float,
+        typer.Option(
+            help="Share of labels to flip (0.2 = 20 %); symmetric and asymmetric flip exactly that share of each class."
+        ),
+    ] = 0.2,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same flips.")] = 0,
     label: Annotated[str | None, typer.Option(help="Label column (default: the one named label/target/...).")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="Labels file for NPY features.")] = None,
