@@ -228,7 +228,7 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
             return None
         if opts.low_memory is None and not _too_big(path, opts, rep):
             return None
-    if opts.model not in (ModelName.auto,):
+    if opts.model is not ModelName.auto:
         raise ConfigError(
             f"--low-memory trains its own streaming model (linear discriminant); drop --model {opts.model.value}"
         )
