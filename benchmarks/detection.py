@@ -1,6 +1,6 @@
 """Detection quality: labelaudit's defaults vs the plain cleanlab pipeline, on real data with simulated noise.
 
-    python benchmarks/detection.py                 # the full grid (about 20 minutes on 2 cores)
+    python benchmarks/detection.py                 # the full grid (about 25 minutes on 2 cores)
     python benchmarks/detection.py --quick         # one seed, 20 % noise only
 
 Datasets: scikit-learn's bundled iris, wine, breast_cancer and digits (no download), the Palmer
@@ -55,7 +55,6 @@ HELD_OUT = {"penguins"}  # added after the defaults were fixed (palmerpenguins, 
 
 def load(name: str):
     if name == "penguins":
-        # held out: added after the defaults were chosen, never used to choose anything
         import palmerpenguins
 
         df = palmerpenguins.load_penguins()
