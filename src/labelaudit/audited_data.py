@@ -34,6 +34,8 @@ class AuditedData:
     labels_file: Path | None = None
     npz_keys: tuple[str, str] | None = None
     feature_dtype: Any = None
+    arrow_schema: pa.Schema | None = None
+    """Parquet/Feather/JSON Lines: the input's Arrow schema, so written rows keep the input's types."""
 
 
 def _verify(audit: Audit, path: Path) -> None:
@@ -93,7 +95,25 @@ def read_data_file(
         )
         return AuditedData(path, source.format, frame, label_col, delimiter=source.delimiter, encoding=source.encoding)
     table = source.read(source.columns)
-    return AuditedData(path, source.format, table.to_pandas(types_mapper=pd.ArrowDtype), label_col)
+    return AuditedData(
+        path, source.format, table.to_pandas(types_mapper=pd.ArrowDtype), label_col, arrow_schema=table.schema
+    )
+
+
+def _as_input_types(frame: pd.DataFrame, schema: pa.Schema | None) -> pa.Table:
+    """``frame`` as Arrow with the input's column types and metadata (pandas dtypes read back as they were)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if schema is None:
+        return table
+    fields = []
+    for f in table.schema:
+        i = schema.get_field_index(f.name)
+        fields.append(schema.field(i) if i >= 0 and schema.field(i).type != f.type else f)
+    try:
+        table = table.cast(pa.schema(fields))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass  # a relabelled value the old type cannot hold: keep the written type
+    return table.replace_schema_metadata(schema.metadata)
 
 
 def label_values(data: AuditedData, values: list[Any]) -> pd.Series:
@@ -120,12 +140,12 @@ def write_rows(data: AuditedData, frame: pd.DataFrame, target: Path) -> list[Pat
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), target)
+        pq.write_table(_as_input_types(frame, data.arrow_schema), target)
         return [target]
     if fmt == "arrow":
         import pyarrow.feather as feather
 
-        feather.write_feather(pa.Table.from_pandas(frame, preserve_index=False), target)
+        feather.write_feather(_as_input_types(frame, data.arrow_schema), target)
         return [target]
     if fmt == "jsonl":
         frame.to_json(target, orient="records", lines=True, date_format="iso")

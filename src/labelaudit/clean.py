@@ -140,9 +140,10 @@ def plan_actions(
     if "id" in iss.columns:
         table.insert(1, "id", iss["id"].astype(object).to_numpy())
     label_rows, other_rows = _candidates(audit, checks)
-    act = table["action"].to_numpy()
-    why = table["reason"].to_numpy()
-    new_label = table["new_label"].to_numpy()
+    # writable copies: under pandas' copy-on-write, to_numpy() may return a read-only view
+    act = table["action"].to_numpy(dtype=object, copy=True)
+    why = table["reason"].to_numpy(dtype=object, copy=True)
+    new_label = table["new_label"].to_numpy(dtype=object, copy=True)
     o_rows = np.fromiter(other_rows, dtype=np.int64, count=len(other_rows))
     l_rows = np.fromiter(label_rows, dtype=np.int64, count=len(label_rows))
     o_why = np.array(list(other_rows.values()), dtype=object)

@@ -77,11 +77,10 @@ def _fit_predict(estimator, X, y, train_idx, pred_idx, n_classes, limit_threads)
         warnings.simplefilter("always", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
         start = time.perf_counter()
-        if limit_threads:
-            with threadpool_limits(limits=1):
-                estimator.fit(X[train_idx], y[train_idx])
-                proba = estimator.predict_proba(X[pred_idx])
-        else:
+        # BLAS always on one thread: a multi-threaded BLAS sums in a different order, so --jobs 1 and
+        # --jobs 2 would give different bits (and one thread is faster for these small products anyway);
+        # OpenMP (gradient boosting) keeps its threads unless the folds themselves run in parallel
+        with threadpool_limits(limits=1) if limit_threads else threadpool_limits(limits=1, user_api="blas"):
             estimator.fit(X[train_idx], y[train_idx])
             proba = estimator.predict_proba(X[pred_idx])
         seconds = time.perf_counter() - start

@@ -132,6 +132,7 @@ def custom_strategy(
     if train_on not in {"all", "cleaned"}:
         raise ConfigError(f"--train-on must be all or cleaned (got '{train_on}')")
     loss = loss or "ce"
+    _validate_custom(loss, q, alpha, beta, label_smoothing, mixup, coteach, coteach_views)
     parts = [f"{'cleaned' if train_on == 'cleaned' else 'all'} rows"]
     if coteach:
         models = [m.strip() for m in coteach.split(",") if m.strip()]
@@ -162,6 +163,36 @@ def custom_strategy(
         params["mixup"] = mixup
         parts.append(f"MixUp a={mixup}")
     return Strategy("custom", ", ".join(parts), train_on, "robust", params)
+
+
+def _validate_custom(loss, q, alpha, beta, label_smoothing, mixup, coteach, views) -> None:
+    """Every flag of a custom strategy checked before anything trains (and without needing torch)."""
+    from labelaudit.robust.estimators import ARCHITECTURES
+
+    if loss not in {"ce", "gce", "sce"}:
+        raise ConfigError(f"--loss must be ce, gce or sce (got '{loss}')")
+    if not 0.0 < q <= 1.0:
+        raise ConfigError(f"--q (GCE) must be in (0, 1] (got {q})")
+    if alpha < 0 or beta < 0 or alpha + beta == 0:
+        raise ConfigError(f"--sce-alpha and --sce-beta must be >= 0 and not both 0 (got {alpha}, {beta})")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ConfigError(f"--label-smoothing must be in [0, 1) (got {label_smoothing})")
+    if mixup < 0:
+        raise ConfigError(f"--mixup must be 0 or more (got {mixup})")
+    if views not in {"same", "split"}:
+        raise ConfigError(f"--coteach-views must be same or split (got '{views}')")
+    if coteach:
+        models = [m.strip() for m in coteach.split(",") if m.strip()]
+        if len(models) != 2:
+            raise ConfigError(f"--coteach takes two models separated by a comma, e.g. mlp,mlp2 (got '{coteach}')")
+        for m in models:
+            if m not in ARCHITECTURES:
+                raise ConfigError(f"--coteach models must be among {', '.join(ARCHITECTURES)} (got '{m}')")
+        if models[0] == models[1] and views == "same":
+            raise ConfigError(
+                f"co-teaching needs two different models: two identical '{models[0]}' networks on the same "
+                "features give no diversity; pick two architectures (e.g. mlp,mlp2) or --coteach-views split"
+            )
 
 
 @dataclass
@@ -297,11 +328,14 @@ def retrain(
         raise ConfigError(f"--bootstrap must be 0 or more (got {n_boot})")
     if learner not in {"auto", "torch", "sklearn"}:
         raise ConfigError(f"--learner must be auto, torch or sklearn (got '{learner}')")
-    have_torch = torch_available()
-    wants_torch = learner == "torch" or (custom is not None and custom.needs_torch)
     names = list(strategies) if strategies else None
     if names == ["all"]:
         names = list(ALL_STRATEGIES)
+    unknown = [n for n in names or () if n not in ALL_STRATEGIES]
+    if unknown:
+        raise ConfigError(f"unknown strategy {', '.join(unknown)}; choose from {', '.join(ALL_STRATEGIES)} or all")
+    have_torch = torch_available()
+    wants_torch = learner == "torch" or (custom is not None and custom.needs_torch)
     if names and any(n not in SKLEARN_STRATEGIES for n in names) and learner != "sklearn":
         wants_torch = True
     if wants_torch and not have_torch:
