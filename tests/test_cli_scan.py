@@ -214,7 +214,9 @@ def test_auto_picks_by_size_and_kind(monkeypatch):
 
 def test_auto_says_which_model(runner, csv_file):
     res = invoke(runner, ["scan", csv_file, "--checks", "label"])
-    assert "model auto -> ensemble: small data" in res.stderr
+    assert "model: ensemble (--model auto)" in res.stderr
+    # the reason is said once, in the summary, not again in the progress lines
+    assert (res.stdout + res.stderr).count("small data") == 1
 
 
 def test_pred_probs_single_and_ensemble(runner, workdir, frame):

@@ -54,3 +54,98 @@ def test_cleaned_parquet_reads_back_with_the_input_dtypes(runner, workdir):
         back = pd.read_parquet(workdir / "d.labelaudit" / name)
         for col in df.columns:
             assert back[col].dtype == df[col].dtype, (name, col, back[col].dtype)
+
+
+def _text_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """Short documents on three topics, 10 % of labels flipped, with a non-standard unique id column."""
+    rng = np.random.default_rng(seed)
+    filler = "the a cat dog sat on mat ran fast slow big small red blue green".split()
+    topics = {
+        "sport": "ball goal team match score player win league coach".split(),
+        "tech": "code computer software chip data cloud server app phone".split(),
+        "food": "pizza bread cheese soup salad pasta cake apple rice".split(),
+    }
+    names = list(topics)
+    rows = []
+    for i in range(n):
+        t = names[i % 3]
+        words = rng.choice(filler + topics[t] * 3, size=rng.integers(8, 20))
+        label = names[(i + 1) % 3] if rng.random() < 0.1 else t
+        rows.append((f"doc{i}", " ".join(words), label))
+    return pd.DataFrame(rows, columns=["doc_id", "text", "label"])
+
+
+def test_a_lone_free_text_column_is_featurised_as_text_and_a_doc_id_is_the_row_id(runner, workdir):
+    path = workdir / "docs.csv"
+    _text_frame().to_csv(path, index=False)
+    res = invoke(runner, ["scan", path, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert "column 'doc_id' has unique values: used as the row id" in res.stderr
+    assert "featurised with TF-IDF, as --text text would" in res.stderr
+    import json
+
+    audit = json.loads((workdir / "docs.labelaudit" / "manifest.json").read_text())
+    assert audit["id_column"] == "doc_id" and audit["data_kind"] == "text"
+    # the audit is a real one: a linear model on the words, not chance on a frequency-encoded column
+    assert audit["model"]["oof_accuracy_vs_given_labels"] > 0.8
+
+
+def test_free_text_and_unique_counter_features_warn_before_training_and_strict_refuses(runner, workdir):
+    df = _text_frame()
+    df["seq"] = np.arange(len(df)) * 3
+    df["x"] = np.random.default_rng(0).normal(size=len(df))
+    path = workdir / "mixed.csv"
+    df.to_csv(path, index=False)
+    res = invoke(runner, ["scan", path, "--checks", "label"])
+    assert res.exit_code == 0, res.output
+    err = res.stderr
+    text_warning = "warning: feature column 'text' looks like free text"
+    assert text_warning in err and "pass --text text" in err
+    assert "warning: feature column 'seq' has a different value in every row" in err and "--id seq" in err
+    assert err.index(text_warning) < err.index("training 5 folds")  # said before the work
+    manifest = (workdir / "mixed.labelaudit" / "manifest.json").read_text()
+    assert "looks like free text" in manifest
+    res = invoke(runner, ["scan", path, "--strict", "-q", "--out", workdir / "strict.labelaudit"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: feature column 'text' looks like free text")
+    assert "--strict makes this an error" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (workdir / "strict.labelaudit").exists()
+
+
+def test_pred_probs_in_the_users_class_order_are_called_out(runner, workdir):
+    from tests.conftest import SAMPLE
+
+    df = pd.read_parquet(SAMPLE / "digits_noisy.parquet")
+    truth = pd.read_csv(SAMPLE / "digits_truth.csv")
+    order = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    # a confident model's probabilities, columns in the user's (not the sorted) class order
+    pp = np.full((len(df), 10), 0.01, dtype=np.float32)
+    pp[np.arange(len(df)), [order.index(t) for t in truth["true_label"]]] = 0.91
+    np.save(workdir / "pp.npy", pp)
+    res = invoke(runner, ["scan", SAMPLE / "digits_noisy.parquet", "--pred-probs", workdir / "pp.npy", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "warning: pp.npy: the columns look permuted" in res.stderr
+    assert "'eight' in column" in res.stderr and "sorted class order (eight, five, four" in res.stderr
+    res = invoke(
+        runner,
+        ["scan", SAMPLE / "digits_noisy.parquet", "--pred-probs", workdir / "pp.npy", "--strict", "--out", "s"],
+    )
+    assert res.exit_code == 2 and "the columns look permuted" in res.stderr
+    # the same probabilities in sorted order raise nothing
+    sorted_pp = pp[:, [order.index(c) for c in sorted(order)]]
+    np.save(workdir / "ok.npy", sorted_pp)
+    res = invoke(
+        runner,
+        ["scan", SAMPLE / "digits_noisy.parquet", "--pred-probs", workdir / "ok.npy", "--strict", "--out", "ok"],
+    )
+    assert res.exit_code == 0 and "permuted" not in res.stderr
+
+
+@pytest.mark.parametrize("name", ["digits_noisy.parquet", "digits_noisy.csv"])
+def test_low_memory_finds_the_id_column_like_the_in_memory_scan(runner, workdir, name):
+    from tests.conftest import SAMPLE
+
+    res = invoke(runner, ["scan", SAMPLE / name, "--low-memory", "-q", "--out", workdir / "s.labelaudit"])
+    assert res.exit_code == 0, res.output
+    issues = pd.read_parquet(workdir / "s.labelaudit" / "issues.parquet")
+    assert issues["id"].iloc[:3].tolist() == ["d0000", "d0001", "d0002"]

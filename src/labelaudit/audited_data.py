@@ -7,6 +7,7 @@ dtype and labels go back to a file like the one they came from.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,10 +110,9 @@ def _as_input_types(frame: pd.DataFrame, schema: pa.Schema | None) -> pa.Table:
     for f in table.schema:
         i = schema.get_field_index(f.name)
         fields.append(schema.field(i) if i >= 0 and schema.field(i).type != f.type else f)
-    try:
+    # a relabelled value the old type cannot hold keeps the written type
+    with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
         table = table.cast(pa.schema(fields))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass  # a relabelled value the old type cannot hold: keep the written type
     return table.replace_schema_metadata(schema.metadata)
 
 

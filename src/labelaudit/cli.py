@@ -247,6 +247,14 @@ def scan(
             "(labelaudit[dask]).",
         ),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 2 instead of warning when the input is probably a mistake (a free-text or all-unique "
+            "feature column, pred_probs columns that look permuted): for CI.",
+        ),
+    ] = False,
 ) -> None:
     """Audit labels: out-of-fold probabilities, confident learning and data checks; write an audit directory."""
     from labelaudit.console import ProgressPrinter, make_consoles, render_batch, render_summary, render_top
@@ -288,6 +296,7 @@ def scan(
             batch_rows=batch_rows,
             device=device,
             dask=dask,
+            strict=strict,
         )
         dirs = _audit_dirs(data, out)
         if len(data) > 1 and out is not None and not out.is_dir():

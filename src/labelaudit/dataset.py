@@ -23,7 +23,6 @@ from labelaudit.io.readers import LABEL_HEADER_NAMES, TableSource, read_labels_f
 from labelaudit.progress import Reporter
 
 DataKind = Literal["tabular", "embedding", "text", "none"]
-ID_NAMES = ("id", "row_id", "uid")
 MAX_CATEGORIES = 255
 
 
@@ -64,6 +63,8 @@ class Dataset:
     id_column: str | None = None
     ids: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What is probably a mistake (a free-text or all-unique feature column): said before any work."""
 
     @property
     def n_classes(self) -> int:
@@ -332,19 +333,34 @@ def plan_columns(
     return ColumnPlan(label=label_col, id=id_column, features=feat, text=text)
 
 
-def _auto_id(source: TableSource, plan: ColumnPlan, table: pa.Table) -> tuple[ColumnPlan, str | None]:
-    """Use a column named id/row_id/uid as the row id when its values are unique."""
-    if plan.id is not None or not plan.features:
-        return plan, None
-    for name in plan.features:
-        if name.lower() in ID_NAMES:
-            col = table.column(name)
-            if col.null_count == 0 and pc.count_distinct(col).as_py() == table.num_rows:
-                feats = [f for f in plan.features if f != name]
-                return ColumnPlan(plan.label, name, feats, plan.text), (
-                    f"column '{name}' has unique values: used as the row id, not as a feature (override with --id)"
-                )
-    return plan, None
+def _auto_roles(plan: ColumnPlan, table: pa.Table) -> tuple[ColumnPlan, list[str]]:
+    """Roles the user did not give: a unique id-named column is the row id; a lone free-text column is text."""
+    from labelaudit.column_roles import column_facts, pick_id_column
+
+    notes: list[str] = []
+    if plan.id is None and plan.features:
+        name = pick_id_column(table, plan.features)
+        if name is not None:
+            plan = ColumnPlan(plan.label, name, [f for f in plan.features if f != name], plan.text)
+            notes.append(
+                f"column '{name}' has unique values: used as the row id, not as a feature (override with --id "
+                "or --features)"
+            )
+    if plan.text is None and len(plan.features) == 1:
+        only = plan.features[0]
+        if column_facts(table.column(only), only).is_text:
+            plan = ColumnPlan(plan.label, plan.id, [], only)
+            notes.append(
+                f"column '{only}' looks like free text and is the only feature: featurised with TF-IDF, as "
+                f"--text {only} would (pass --features {only} to encode it as a category instead)"
+            )
+    return plan, notes
+
+
+def _feature_warnings(table: pa.Table, columns: list[str]) -> list[str]:
+    from labelaudit.column_roles import column_facts, feature_warnings
+
+    return feature_warnings([column_facts(table.column(name), name) for name in columns])
 
 
 def build_dataset(
@@ -378,11 +394,12 @@ def build_dataset(
     n = table.num_rows
     if n == 0:
         raise InputError(f"{source.path} has a header but no rows; give a file with data rows")
-    if features is None and id_column is None:
-        plan, note = _auto_id(source, plan, table)
-        if note:
+    if features is None and text is None:
+        plan, inferred = _auto_roles(plan, table)
+        for note in inferred:
             notes.append(note)
             rep.info(note)
+    warnings = _feature_warnings(table, plan.features) if plan.text is None else []
     if labels_file is not None:
         raw = read_labels_file(labels_file, encoding=encoding)
         if len(raw) != n:
@@ -415,6 +432,7 @@ def build_dataset(
         id_column=plan.id,
         ids=ids,
         notes=notes,
+        warnings=warnings,
     )
 
 

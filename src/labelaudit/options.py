@@ -118,6 +118,9 @@ class ScanOptions:
     """KNN graph device: auto (CUDA when torch sees a GPU), cpu (faiss) or cuda (exact, torch)."""
     dask: str | None = None
     """Address of a Dask scheduler (``tcp://host:8786``): the streaming passes run on its workers."""
+    strict: bool = False
+    """Turn warnings about probable mistakes (a free-text or all-unique feature column, pred_probs columns
+    that look permuted) into errors (exit 2), for CI."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

@@ -60,3 +60,34 @@ def load_pred_probs(path: Path, n_rows: int, class_names: list[Any]) -> tuple[np
         )
     out = (arr / sums[:, None]).astype(np.float32)
     return out, notes
+
+
+#: pred_probs look column-permuted when the most likely class agrees with the given label on fewer than
+#: half the rows while some reordering of the columns would add at least this much agreement
+PERMUTED_MIN_GAIN = 0.25
+
+
+def permuted_columns_warning(path: Path, pred_probs: np.ndarray, labels: np.ndarray, class_names: list[Any]) -> str:
+    """A warning when reordering the columns would make the model agree with the labels far more."""
+    from scipy.optimize import linear_sum_assignment
+
+    ok = labels >= 0
+    k = pred_probs.shape[1]
+    if ok.sum() == 0 or k < 2:
+        return ""
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (labels[ok], pred_probs[ok].argmax(axis=1)), 1)
+    n = int(ok.sum())
+    agree = np.trace(counts) / n
+    given, column = linear_sum_assignment(-counts)
+    best = counts[given, column].sum() / n
+    if agree >= 0.5 or best < agree + PERMUTED_MIN_GAIN:
+        return ""
+    moved = [(class_names[g], c) for g, c in zip(given, column, strict=True) if g != c]
+    shown = ", ".join(f"{name!r} in column {c}" for name, c in moved[:6]) + (" ..." if len(moved) > 6 else "")
+    return (
+        f"{path.name}: the columns look permuted: the most likely class differs from the given label on "
+        f"{1 - agree:.0%} of rows, but with {shown} it would on {1 - best:.0%}. labelaudit reads NPY columns in "
+        f"sorted class order ({', '.join(map(str, class_names[:10]))}{', ...' if k > 10 else ''}): reorder the "
+        "columns, or give a CSV/Parquet file with one column named after each class"
+    )

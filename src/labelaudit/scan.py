@@ -25,7 +25,7 @@ from labelaudit.labels import find_label_issues
 from labelaudit.models import ModelName, resolve_auto
 from labelaudit.oof import check_assessable, out_of_fold
 from labelaudit.options import ScanOptions
-from labelaudit.predprobs import load_pred_probs
+from labelaudit.predprobs import load_pred_probs, permuted_columns_warning
 from labelaudit.progress import ProgressCallback, Reporter
 
 
@@ -105,6 +105,9 @@ def scan(
     model_info: dict[str, Any]
     pp_list: list[np.ndarray] = []
     notes: list[str] = list(ds.notes)
+    warned: list[str] = []
+    for w in ds.warnings:
+        _warn(w, opts, rep, warned)
     if opts.pred_probs:
         rare = check_assessable(ds, opts.folds)
         with timer.stage("pred_probs"):
@@ -112,6 +115,9 @@ def scan(
                 arr, pnotes = load_pred_probs(p, ds.n_rows, ds.class_names)
                 pp_list.append(arr)
                 notes.extend(pnotes)
+                permuted = permuted_columns_warning(p, arr, ds.labels, ds.class_names)
+                if permuted:
+                    _warn(permuted, opts, rep, warned)
         pred_probs = np.mean(pp_list, axis=0).astype(np.float32) if len(pp_list) > 1 else pp_list[0]
         model_info = {
             "requested": opts.model.value,
@@ -126,7 +132,8 @@ def scan(
             if ds.features is None:
                 raise ConfigError("no feature columns to train on; pass --features, or --pred-probs FILE")
             used, reason = resolve_auto(ds)
-            rep.info(f"model auto -> {used.value}: {reason}")
+            # the reason goes into the summary (and the manifest) once; progress just names the model
+            rep.info(f"model: {used.value} (--model auto)")
         else:
             used, reason = opts.model, "chosen with --model"
         with timer.stage("oof"):
@@ -136,9 +143,32 @@ def scan(
         oof_acc = float((pred_probs.argmax(1) == ds.labels)[ds.labels >= 0].mean())
         model_info["oof_accuracy_vs_given_labels"] = round(oof_acc, 4)
     modelled = _Modelled(
-        path, source.format, sha, ds, pred_probs, rare, model_info, notes, pp_list=pp_list, fold_seconds=fold_seconds
+        path,
+        source.format,
+        sha,
+        ds,
+        pred_probs,
+        rare,
+        model_info,
+        notes,
+        pp_list=pp_list,
+        fold_seconds=fold_seconds,
+        warnings=warned,
     )
     return _finish(modelled, opts, rep, timer, command, config_file)
+
+
+STRICT_SUFFIX = " (--strict makes this an error; fix it, or scan without --strict to go on with a warning)"
+
+
+def _warn(message: str, opts: ScanOptions, rep: Reporter, warned: list[str]) -> None:
+    """A probable mistake: a warning now, before any training, or with ``--strict`` an error (exit 2)."""
+    if opts.strict:
+        from labelaudit.errors import SchemaError
+
+        raise SchemaError(message + STRICT_SUFFIX)
+    rep.warning(message)
+    warned.append(message)
 
 
 @dataclass
@@ -165,6 +195,7 @@ class _Modelled:
     pp_list: list[np.ndarray] = field(default_factory=list)
     fold_seconds: list[float] = field(default_factory=list)
     streamed: _StreamFacts | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, command, config_file) -> Audit:
@@ -193,6 +224,7 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
         if streamed is not None
         else (ds.features.n_features if ds.features is not None else 0),
         "notes": m.notes,
+        "warnings": m.warnings,
         "classes": [
             {"name": _jsonable(c), "count": int(n)} for c, n in zip(ds.class_names, ds.class_counts, strict=True)
         ],
@@ -263,7 +295,7 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
         features=None,
         kind="embedding" if fmt == "npy" else "tabular",
         label_column=st.label_column,
-        id_column=opts.id_column,
+        id_column=st.id_column,
         ids=st.ids,
         notes=list(st.notes),
     )

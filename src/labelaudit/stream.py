@@ -85,6 +85,7 @@ class Streamed:
     n_features: int
     ids: np.ndarray | None
     label_column: str | None
+    id_column: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -429,6 +430,9 @@ def plan_pieces(
     for c in (label_col, id_column, *(features or ())):
         if c is not None and c not in columns:
             raise SchemaError(f"column '{c}' is not in {name}")
+    if id_column is None and not features:
+        # the in-memory rule: a unique id-named column is the row id (only that one column is read)
+        id_column = _auto_id_column(pieces, fmt, [c for c in columns if c != label_col], tuple(columns), delimiter, enc)
     skip = {label_col, id_column}
     feats = tuple(features) if features else tuple(c for c in columns if c not in skip)
     if not feats:
@@ -436,6 +440,20 @@ def plan_pieces(
     read_fmt = "parquet" if fmt == "parquet-dataset" else fmt
     spec = ReadSpec(read_fmt, label_col, feats, id_column, batch_rows, tuple(columns), delimiter, enc)
     return pieces, spec, label_col, fmt
+
+
+def _auto_id_column(pieces: list[Piece], fmt: str, candidates: list[str], columns, delimiter, enc) -> str | None:
+    """The first id-named column whose values are present and unique, reading only that column."""
+    from labelaudit.column_roles import looks_like_id_name, pick_id_column
+
+    for name in [c for c in candidates if looks_like_id_name(c)]:
+        read_fmt = "parquet" if fmt == "parquet-dataset" else fmt
+        spec = ReadSpec(read_fmt, None, (), None, DEFAULT_BATCH_ROWS, tuple(columns), delimiter, enc)
+        chunks = [b.column(0) for p in pieces for b in _record_batches(p, spec, [name])]
+        table = pa.table({name: pa.chunked_array(chunks)}) if chunks else None
+        if table is not None and pick_id_column(table, [name]) == name:
+            return name
+    return None
 
 
 def stream_out_of_fold(
@@ -562,9 +580,10 @@ def stream_out_of_fold(
         feature_columns=list(spec.features),
         n_features=d,
         ids=np.asarray(pa.chunked_array([c for r in ids for c in r.chunks]).to_pylist(), dtype=object)
-        if id_column
+        if spec.id_column
         else None,
         label_column=label_col,
+        id_column=spec.id_column,
         notes=[
             f"--low-memory: streamed {len(pieces)} piece(s) in batches of {batch_rows} rows{where}; streaming LDA "
             "out-of-fold probabilities, folds by a hash of the row index"
