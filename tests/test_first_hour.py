@@ -59,11 +59,11 @@ def test_cleaned_parquet_reads_back_with_the_input_dtypes(runner, workdir):
 def _text_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
     """Short documents on three topics, 10 % of labels flipped, with a non-standard unique id column."""
     rng = np.random.default_rng(seed)
-    filler = "the a cat dog sat on mat ran fast slow big small red blue green".split()
+    filler = ["the", "a", "cat", "dog", "sat", "on", "mat", "ran", "fast", "slow", "big", "small", "red", "blue"]
     topics = {
-        "sport": "ball goal team match score player win league coach".split(),
-        "tech": "code computer software chip data cloud server app phone".split(),
-        "food": "pizza bread cheese soup salad pasta cake apple rice".split(),
+        "sport": ["ball", "goal", "team", "match", "score", "player", "win", "league", "coach"],
+        "tech": ["code", "computer", "software", "chip", "data", "cloud", "server", "app", "phone"],
+        "food": ["pizza", "bread", "cheese", "soup", "salad", "pasta", "cake", "apple", "rice"],
     }
     names = list(topics)
     rows = []
@@ -149,3 +149,39 @@ def test_low_memory_finds_the_id_column_like_the_in_memory_scan(runner, workdir,
     assert res.exit_code == 0, res.output
     issues = pd.read_parquet(workdir / "s.labelaudit" / "issues.parquet")
     assert issues["id"].iloc[:3].tolist() == ["d0000", "d0001", "d0002"]
+
+
+def test_scan_ends_with_what_was_written_and_the_next_commands_with_real_paths(runner, workdir, csv_file):
+    res = invoke(runner, ["scan", csv_file, "--model", "logreg"])
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "Written: data.labelaudit/cleaned.csv (" in out and "data.labelaudit/removed.csv (" in out
+    assert "What to do next:" in out
+    assert (
+        "labelaudit report data.labelaudit --format review-csv --output data.review.csv" in out
+        and "labelaudit filter data.labelaudit --decisions data.review.csv" in out
+    )
+    assert "AUDIT" not in out and " FILE" not in out
+    # report's advice names the real paths too
+    rep = invoke(runner, ["report", "data.labelaudit"])
+    assert "labelaudit filter data.labelaudit --decisions data.review.csv" in rep.stdout and "AUDIT" not in rep.stdout
+
+
+def test_a_failing_gate_is_named_even_with_quiet(runner, workdir, csv_file):
+    res = invoke(runner, ["scan", csv_file, "--model", "logreg", "-q", "--fail-above", "0.01"])
+    assert res.exit_code == 1
+    assert res.stdout == ""
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("gate failed: label-issue rate ")
+    assert line.endswith("above the limit 1.0 % (--fail-above 0.01)")
+
+
+def test_batch_out_folder_is_created(runner, workdir, frame):
+    for name in ("a.csv", "b.csv"):
+        frame.to_csv(workdir / name, index=False)
+    res = invoke(runner, ["scan", "a.csv", "b.csv", "--out", "audits", "--model", "logreg", "-q"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (workdir / "audits").iterdir()) == ["a.labelaudit", "b.labelaudit"]
+    (workdir / "afile").write_text("x")
+    res = invoke(runner, ["scan", "a.csv", "b.csv", "--out", "afile", "-q"])
+    assert res.exit_code == 2 and "--out afile is a file" in res.stderr

@@ -134,6 +134,18 @@ def _audit_dirs(data: list[Path], out: Path | None) -> list[Path]:
     return dirs
 
 
+def _batch_folder(out: Path) -> None:
+    """The folder that holds one audit per input: created when missing (its parent must exist)."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; with several inputs it names the folder that holds one audit each")
+    if out.name.endswith(".labelaudit") and out.is_dir():
+        raise OutputError(f"--out {out} is an audit; with several inputs it names the folder that holds one audit each")
+    if not out.exists():
+        if not out.parent.is_dir():
+            raise OutputError(f"directory {out.parent} does not exist; create it or choose another --out folder")
+        out.mkdir()
+
+
 @app.command(epilog=EXIT_CODES_HELP)
 def scan(
     ctx: typer.Context,
@@ -257,7 +269,15 @@ def scan(
     ] = False,
 ) -> None:
     """Audit labels: out-of-fold probabilities, confident learning and data checks; write an audit directory."""
-    from labelaudit.console import ProgressPrinter, make_consoles, render_batch, render_summary, render_top
+    from labelaudit.console import (
+        ProgressPrinter,
+        make_consoles,
+        render_batch,
+        render_gate_failures,
+        render_next,
+        render_summary,
+        render_top,
+    )
     from labelaudit.io.atomic import check_writable
     from labelaudit.options import ScanOptions
     from labelaudit.scan import scan as run_scan
@@ -299,8 +319,8 @@ def scan(
             strict=strict,
         )
         dirs = _audit_dirs(data, out)
-        if len(data) > 1 and out is not None and not out.is_dir():
-            raise OutputError(f"--out {out} must be an existing directory when scanning several files")
+        if len(data) > 1 and out is not None:
+            _batch_folder(out)
     except LabelAuditError as err:
         _fail(err)
     command = ["labelaudit", *sys.argv[1:]]
@@ -340,9 +360,13 @@ def scan(
                 "model": audit.manifest["model"]["used"],
             }
         )
+        render_gate_failures(stderr, audit.manifest, prefix)
         if format is OutputFormat.table and not quiet:
+            from labelaudit.report.recommend import recommendations, shell_path
+
             render_summary(stdout, audit.manifest, str(target))
             render_top(stdout, audit.issues, audit.manifest, top)
+            render_next(stdout, audit.manifest, recommendations(audit), shell_path(target))
     if format is OutputFormat.json:
         typer.echo(
             json.dumps(
@@ -399,15 +423,28 @@ def report(
             "AUPRC).",
         ),
     ] = None,
+    fail_above: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-above",
+            help="Gate this saved audit without re-scanning: exit 1 when the label-issue rate is above RATE; "
+            "CHECK=RATE gates another check. Repeatable; replaces the scan's gates.",
+        ),
+    ] = None,
+    gate: Annotated[
+        bool,
+        typer.Option("--gate", help="Exit 1 when the gates recorded by 'scan --fail-above' failed."),
+    ] = False,
 ) -> None:
     """Render an audit for people (table, markdown, html), machines (json, junit) or reviewers (review exports).
 
-    Exits with the audit's own exit code (1 when a gate failed), so a CI step can run report alone.
+    Exits 0 when it rendered; with --fail-above (a new gate) or --gate (the scan's gates) it exits 1 when a
+    gate failed, so a CI step can gate on a saved audit.
     """
     from labelaudit.audit import load_audit
-    from labelaudit.console import make_consoles, render_report_table
+    from labelaudit.console import make_consoles, render_gate_failures, render_report_table
     from labelaudit.io.atomic import atomic_file, check_writable
-    from labelaudit.options import _enum
+    from labelaudit.options import _enum, parse_fail_above
     from labelaudit.report import ReportFormat, render, report_context
 
     stdout, stderr = make_consoles()
@@ -418,8 +455,16 @@ def report(
         for target in (output, junit):
             if target is not None:
                 check_writable(target, force=force, what="output file")
+        thresholds = parse_fail_above(fail_above) if fail_above else None
         aud = load_audit(audit)
         ctx = report_context(aud, fmt, top=top, data=data)
+        exit_code = aud.exit_code if gate else EXIT_OK
+        if thresholds is not None:
+            from labelaudit.gates import evaluate_gates
+
+            ctx["gates"] = evaluate_gates(thresholds, aud.summary, aud.summary.get("skipped_checks") or {})
+            exit_code = ctx["exit_code"] = EXIT_OK if ctx["gates"]["passed"] else EXIT_GATE
+            aud.manifest["gates"] = ctx["gates"]
         if truth is not None:
             from labelaudit.truth import score_audit
 
@@ -453,7 +498,9 @@ def report(
         _append_step_summary(aud)
     except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place
         _fail(err)
-    raise typer.Exit(aud.exit_code)
+    if gate or thresholds is not None:
+        render_gate_failures(stderr, {"gates": ctx["gates"]})
+    raise typer.Exit(exit_code)
 
 
 class FilterAction(str, Enum):

@@ -165,6 +165,50 @@ def render_top(console: Console, issues, manifest: dict[str, Any], top: int) -> 
     console.print(table)
 
 
+#: how many recommendations a scan prints under its summary (report prints them all)
+SCAN_RECOMMENDATIONS = 3
+
+
+def render_next(console: Console, manifest: dict[str, Any], recs: list[dict[str, str]], audit_ref: str) -> None:
+    """Under a scan's summary: what was written besides the audit, the top advice, the next commands."""
+    cleaned = manifest.get("cleaned") or {}
+    if cleaned.get("files"):
+        files, counts = cleaned["files"], cleaned["counts"]
+        console.print(
+            Text(
+                f"Written: {audit_ref}/{files['cleaned']} ({counts['cleaned']} rows, the flagged label issues "
+                f"dropped) and {audit_ref}/{files['removed']} ({counts['dropped'] + counts['relabelled']} rows, "
+                "each with why); nothing is lost. Review before you train on it.",
+            ),
+            soft_wrap=True,
+        )
+    console.print(Text("What to do next:", style="bold"))
+    for r in recs[:SCAN_RECOMMENDATIONS]:
+        console.print(Text(f"- {r['text']}"), soft_wrap=True)
+    console.print(
+        Text(
+            f"- More: labelaudit report {audit_ref} (per class, the worst rows with their values; "
+            "--format html for plots, --format json for scripts).",
+            style="dim",
+        ),
+        soft_wrap=True,
+    )
+
+
+def render_gate_failures(console: Console, manifest: dict[str, Any], prefix: str = "") -> None:
+    """One line per failed gate, on stderr, even with --quiet: a CI log must say which gate failed."""
+    for g in manifest["gates"]["results"]:
+        if not g["passed"]:
+            what = "label-issue rate" if g["check"] == "label" else f"{g['check']} rate"
+            console.print(
+                Text(
+                    f"{prefix}gate failed: {what} {_pct(g['rate'])} is above the limit {_pct(g['threshold'])} "
+                    f"(--fail-above {'' if g['check'] == 'label' else g['check'] + '='}{g['threshold']:g})",
+                    style="bold red",
+                )
+            )
+
+
 def render_batch(console: Console, rows: list[dict[str, Any]]) -> None:
     table = Table(title="labelaudit batch")
     for col in ("input", "exit", "label issues", "rate", "audit / error"):
@@ -244,7 +288,7 @@ def render_report_table(console: Console, manifest: dict[str, Any], ctx: dict[st
         )
     console.print(Text("What to do next:", style="bold"))
     for r in ctx["recommendations"]:
-        console.print(Text(f"- {r['text']}"))
+        console.print(Text(f"- {r['text']}"), soft_wrap=True)
 
 
 def render_retrain(console: Console, summary: dict[str, Any]) -> None:

@@ -297,7 +297,8 @@ def _annotator_table(
 def _build_audit(
     path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0
 ) -> Audit:
-    from labelaudit.scan import evaluate_gates, manifest_header
+    from labelaudit.gates import evaluate_gates
+    from labelaudit.scan import manifest_header
 
     n = len(items_df)
     q = items_df["consensus_quality"].to_numpy()

@@ -19,6 +19,7 @@ from labelaudit._version import __version__
 from labelaudit.audit import SCHEMA_VERSION, Audit
 from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import CheckError, ConfigError, LabelAuditError
+from labelaudit.gates import evaluate_gates
 from labelaudit.io.readers import file_sha256, open_table
 from labelaudit.knn import build_knn_graph, knn_matrix
 from labelaudit.labels import find_label_issues
@@ -551,14 +552,3 @@ def _summary(ds: Dataset, label_res, results, skipped, rare, opts: ScanOptions) 
         "skipped_checks": skipped,
         "per_class": per_class,
     }
-
-
-def evaluate_gates(thresholds: dict[str, float], summary: dict[str, Any], skipped: dict[str, str]) -> dict[str, Any]:
-    """One result per gate: the check's rate against its threshold (rate > threshold fails)."""
-    results = []
-    for name, limit in thresholds.items():
-        if name in skipped:
-            raise ConfigError(f"--fail-above gates '{name}', but that check was skipped: {skipped[name]}")
-        rate = float(summary["checks"][name]["rate"])
-        results.append({"check": name, "threshold": limit, "rate": rate, "passed": rate <= limit})
-    return {"thresholds": dict(thresholds), "results": results, "passed": all(r["passed"] for r in results)}

@@ -8,6 +8,9 @@ alternative may be hard but correct and are not to be deleted blindly.
 
 from __future__ import annotations
 
+import contextlib
+import shlex
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,8 +24,25 @@ UNSURE_SUGGESTION = 0.5
 ASYMMETRIC_SHARE = 0.3
 
 
+def shell_path(path: Path | str | None, placeholder: str = "AUDIT") -> str:
+    """``path`` as a user would type it: relative to the working directory when inside it, shell-quoted."""
+    if path is None:
+        return placeholder
+    p = Path(path)
+    with contextlib.suppress(ValueError):
+        p = p.resolve().relative_to(Path.cwd().resolve())
+    return shlex.quote(str(p))
+
+
+def _rate(rate: float) -> str:
+    return f"{rate:.1%}" if rate < 0.1 else f"{rate:.0%}"
+
+
 def recommendations(audit) -> list[dict[str, str]]:
-    """Short, ordered advice; each item has an ``id`` (stable, for scripts) and a ``text``."""
+    """Short, ordered advice; each item has an ``id`` (stable, for scripts) and a ``text``.
+
+    Commands name the audit's real path (``AUDIT`` only for an audit that was never saved).
+    """
     s = audit.summary
     lab = s["checks"]["label"]
     rate = float(lab["estimated_noise_rate"])
@@ -33,29 +53,38 @@ def recommendations(audit) -> list[dict[str, str]]:
 
     if rate < CLEAN_BELOW and lab["count"] == 0:
         add("clean", "Labels look clean: no action beyond spot checks. Re-run the audit when data or model change.")
+    elif rate < CLEAN_BELOW:
+        add(
+            "nearly-clean",
+            f"Labels look nearly clean (estimated noise ~{_rate(rate)}): review the {lab['count']} flagged rows; "
+            "no change to training is needed.",
+        )
     elif rate < LIGHT_BELOW:
         add(
             "light-noise",
-            f"Light noise (~{rate:.0%}): training with label smoothing (0.1) and MixUp may be enough; "
+            f"Light noise (~{_rate(rate)}): training with label smoothing (0.1) and MixUp may be enough; "
             "review the flagged rows if you can.",
         )
     elif rate <= HEAVY_ABOVE:
         add(
             "moderate-noise",
-            f"Moderate noise (~{rate:.0%}): review and remove or relabel the flagged rows "
+            f"Moderate noise (~{_rate(rate)}): review and remove or relabel the flagged rows "
             "(labelaudit filter), then retrain; a robust loss (GCE) helps with what remains.",
         )
     else:
         add(
             "heavy-noise",
-            f"Heavy noise (~{rate:.0%}): train with a robust loss (GCE) plus filtering, and fix the "
+            f"Heavy noise (~{_rate(rate)}): train with a robust loss (GCE) plus filtering, and fix the "
             "labelling process; expect the audit itself to be less reliable at this level.",
         )
     if lab["count"]:
+        where = shell_path(getattr(audit, "path", None))
+        sheet = shell_path(review_sheet_path(getattr(audit, "path", None)), "review.csv")
         add(
             "review",
-            "People can review the suspects before anything is deleted: labelaudit report AUDIT "
-            "--format review-csv (or label-studio / argilla), then labelaudit filter AUDIT --decisions FILE.",
+            f"People can review the {lab['count']} suspects before anything is deleted: labelaudit report {where} "
+            f"--format review-csv --output {sheet} (or label-studio / argilla), fill in its decision column, then "
+            f"labelaudit filter {where} --decisions {sheet}.",
         )
     iss = audit.issues
     flagged = iss["is_label_issue"].to_numpy()
@@ -98,6 +127,15 @@ def recommendations(audit) -> list[dict[str, str]]:
         "after the model improves.",
     )
     return out
+
+
+def review_sheet_path(audit_path: Path | str | None) -> Path | None:
+    """Where the suggested review sheet goes: ``<audit stem>.review.csv`` beside the audit directory."""
+    if audit_path is None:
+        return None
+    p = Path(audit_path)
+    stem = p.name[: -len(".labelaudit")] if p.name.endswith(".labelaudit") else p.name
+    return p.with_name(f"{stem}.review.csv")
 
 
 def flagged_matrix(audit) -> tuple[list[Any], np.ndarray]:
