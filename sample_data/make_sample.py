@@ -7,6 +7,8 @@ Writes, next to this script:
   digits_truth.csv                          row, id, true_label, given_label, is_noisy
   digits_embeddings.npy                     1 797 x 16 float32 PCA "embeddings" of the same images
   digits_embedding_labels.csv               the (noisy) labels, one per row, header "label"
+  digits_train.parquet                      a stratified 80 % of the same rows with the same noisy labels
+  digits_test_clean.parquet                 the other 20 % with their TRUE labels: a clean test set for retrain
 """
 
 from pathlib import Path
@@ -51,7 +53,15 @@ def main() -> None:
     emb = PCA(n_components=16, random_state=0).fit_transform(digits.data).astype(np.float32)
     np.save(HERE / "digits_embeddings.npy", emb, allow_pickle=False)
     pd.DataFrame({"label": [NAMES[c] for c in noisy]}).to_csv(HERE / "digits_embedding_labels.csv", index=False)
-    print(f"{int(flip.sum())} of {len(y)} labels flipped ({flip.mean():.1%})")
+    # a clean test set for `labelaudit retrain --test`: never evaluate on noisy labels
+    from sklearn.model_selection import train_test_split
+
+    train_rows, test_rows = train_test_split(np.arange(len(y)), test_size=0.2, random_state=SEED % 2**32, stratify=y)
+    train_rows, test_rows = np.sort(train_rows), np.sort(test_rows)
+    df.iloc[train_rows].to_parquet(HERE / "digits_train.parquet", index=False, compression="zstd")
+    clean = df.iloc[test_rows].assign(label=[NAMES[c] for c in y[test_rows]])
+    clean.to_parquet(HERE / "digits_test_clean.parquet", index=False, compression="zstd")
+    print(f"{int(flip.sum())} of {len(y)} labels flipped ({flip.mean():.1%}); train {len(train_rows)}, test {len(test_rows)}")
 
 
 if __name__ == "__main__":

@@ -185,3 +185,129 @@ def test_batch_out_folder_is_created(runner, workdir, frame):
     (workdir / "afile").write_text("x")
     res = invoke(runner, ["scan", "a.csv", "b.csv", "--out", "afile", "-q"])
     assert res.exit_code == 2 and "--out afile is a file" in res.stderr
+
+
+def test_null_check_says_how_many_rows_have_missing_values(runner, workdir, frame):
+    # make_frame leaves ~5 % of column 'a' empty: no row is entirely empty
+    path = workdir / "n.csv"
+    frame.to_csv(path, index=False)
+    missing = int(frame["a"].isna().sum())
+    res = invoke(runner, ["scan", path, "--model", "logreg", "--checks", "label,null"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.stdout.splitlines() if "null" in x)
+    assert "0 (0.0 %)" in line and f"{missing} rows have missing values" in res.stdout
+
+
+def test_html_report_shows_the_truth_score(runner, workdir):
+    from tests.conftest import SAMPLE
+
+    pytest.importorskip("matplotlib", reason="the HTML report needs labelaudit[html]")
+    assert invoke(runner, ["scan", SAMPLE / "digits_noisy.parquet", "--model", "logreg", "-q"]).exit_code == 0
+    res = invoke(
+        runner,
+        ["report", "digits_noisy.labelaudit", "--format", "html", "--truth", SAMPLE / "digits_truth.csv"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "Against the truth file" in res.stdout and "precision" in res.stdout and "AUPRC" in res.stdout
+
+
+def test_text_audit_review_exports_carry_the_document_and_the_decision_sits_by_the_reason(runner, workdir):
+    import json
+
+    path = workdir / "docs.csv"
+    _text_frame().to_csv(path, index=False)
+    assert invoke(runner, ["scan", path, "-q"]).exit_code == 0
+    tasks = json.loads(invoke(runner, ["report", "docs.labelaudit", "--format", "label-studio"]).stdout)
+    docs = set(pd.read_csv(path)["text"])
+    assert tasks and all(t["data"]["text"] in docs for t in tasks)
+    records = json.loads(invoke(runner, ["report", "docs.labelaudit", "--format", "argilla"]).stdout)
+    assert all(r["fields"]["text"] in docs for r in records)
+    # tabular rows: the decision column comes right after the reason, before the 64 pixel columns
+    from tests.conftest import SAMPLE
+
+    assert invoke(runner, ["scan", SAMPLE / "digits_noisy.parquet", "--model", "logreg", "-q"]).exit_code == 0
+    sheet = invoke(runner, ["report", "digits_noisy.labelaudit", "--format", "review-csv"]).stdout
+    header = sheet.splitlines()[0].split(",")
+    assert header.index("decision") == header.index("reason") + 1 and header[-1] == "px63"
+
+
+def test_blank_review_decisions_keep_the_row_and_say_so(runner, workdir, csv_file):
+    assert invoke(runner, ["scan", csv_file, "--model", "logreg", "-q"]).exit_code == 0
+    res = invoke(runner, ["report", "data.labelaudit", "--format", "review-csv", "--output", "review.csv"])
+    assert res.exit_code == 0, res.output
+    review = pd.read_csv(workdir / "review.csv", dtype=str, keep_default_na=False)
+    assert len(review) >= 3
+    review.loc[0, "decision"] = "drop"
+    review.to_csv(workdir / "review.csv", index=False)
+    import json
+
+    res = invoke(runner, ["filter", "data.labelaudit", "--decisions", "review.csv", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["counts"]["dropped"] == 1
+    assert f"warning: {len(review) - 1} suspected rows have no decision in the review file: kept" in res.stderr
+    res = invoke(
+        runner,
+        ["filter", "data.labelaudit", "--decisions", "review.csv", "--undecided", "auto", "--format", "json"]
+        + ["--force"],
+    )
+    assert json.loads(res.stdout)["counts"]["dropped"] == len(review)
+    assert "the automatic action was applied" in res.stderr
+    res = invoke(runner, ["filter", "data.labelaudit", "--decisions", "review.csv", "--undecided", "maybe"])
+    assert res.exit_code == 2 and "--undecided must be keep or auto" in res.stderr
+
+
+def test_markdown_is_escaped_for_safety_not_for_show(runner, workdir, csv_file):
+    from markdown_it import MarkdownIt
+
+    def gfm():  # CommonMark with GitHub's tables and strikethrough (markdown-it-py ships with rich)
+        return MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+    assert invoke(runner, ["scan", csv_file, "--model", "logreg", "-q"]).exit_code == 0
+    text = invoke(runner, ["report", "data.labelaudit", "--format", "markdown"]).stdout
+    assert "\\(" not in text and "\\~" not in text and "\\%" not in text
+    html = gfm().render(text)
+    assert "Moderate noise (~" in html or "Light noise (~" in html or "nearly clean (estimated noise ~" in html
+    from labelaudit.report.escape import md
+
+    rendered = gfm().render("| x |\n|---|\n| " + md("[x](javascript:alert(1)) ~~s~~ <b>") + " |")
+    assert "<a " not in rendered and "<del>" not in rendered and "<b>" not in rendered
+
+
+def test_non_iid_p_value_that_underflows_is_not_printed_as_zero(runner, workdir):
+    from sklearn.datasets import load_wine
+
+    df = load_wine(as_frame=True).frame  # shipped sorted by class: its order is far from i.i.d.
+    df.to_csv(workdir / "wine.csv", index=False)
+    res = invoke(runner, ["scan", workdir / "wine.csv", "--model", "logreg", "--label", "target"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.stdout.splitlines() if "non_iid" in x)
+    assert "p = 0 " not in line + " "
+    assert "p < 1e-300" in line or "p = " in line
+
+
+def test_the_sample_ships_a_clean_test_set_for_retrain(runner, workdir):
+    from tests.conftest import SAMPLE
+
+    train = pd.read_parquet(SAMPLE / "digits_train.parquet")
+    test = pd.read_parquet(SAMPLE / "digits_test_clean.parquet")
+    truth = pd.read_csv(SAMPLE / "digits_truth.csv").set_index("id")
+    assert len(train) + len(test) == len(truth) and not set(train["id"]) & set(test["id"])
+    assert (test["label"].to_numpy() == truth.loc[test["id"], "true_label"].to_numpy()).all()
+    assert (train["label"].to_numpy() == truth.loc[train["id"], "given_label"].to_numpy()).all()
+    assert invoke(runner, ["scan", SAMPLE / "digits_train.parquet", "--model", "logreg", "-q"]).exit_code == 0
+    res = invoke(
+        runner,
+        [
+            "retrain",
+            "digits_train.labelaudit",
+            "--test",
+            SAMPLE / "digits_test_clean.parquet",
+            "--learner",
+            "sklearn",
+            "--bootstrap",
+            "0",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "clean test set" in res.stdout and "no intervals (--bootstrap 0)" in res.stdout
+    assert "0 bootstrap resamples" not in res.stdout

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from scipy.stats import gaussian_kde
 
 from labelaudit.knn import KnnGraph
 
@@ -137,6 +136,8 @@ def non_iid(graph: KnnGraph, seed: int) -> CheckResult:
         perm = rng.permutation(n)
         stats.append(_ks_statistic(np.abs(perm[:, None] - perm[graph.indices]), n))
     stats_arr = np.array(stats)
+    from scipy.stats import gaussian_kde  # scipy.stats costs ~1 s to import: only when this check runs
+
     if np.ptp(stats_arr) > 0:
         p_value = float(gaussian_kde(stats_arr).integrate_box_1d(observed, np.inf))
     else:

@@ -120,8 +120,16 @@ def plan_actions(
     checks=DEFAULT_CHECKS,
     max_class_fraction: float = DEFAULT_MAX_CLASS_FRACTION,
     decisions: dict[int, str] | None = None,
+    undecided: str = "keep",
 ) -> Plan:
-    """Decide what happens to every row. Pure: reads only the audit."""
+    """Decide what happens to every row. Pure: reads only the audit.
+
+    With ``decisions`` (a review's), a row the automatic plan would drop or relabel but the review left
+    blank is kept (``undecided="keep"``, the default: nothing unreviewed is deleted) or gets the automatic
+    action (``"auto"``); either way the plan warns how many there were.
+    """
+    if undecided not in ("keep", "auto"):
+        raise ConfigError(f"--undecided must be keep or auto (got '{undecided}')")
     action = Action(action) if not isinstance(action, Action) else action
     if not 0.0 <= max_class_fraction <= 1.0:
         raise ConfigError(f"--max-class-fraction must be between 0 and 1 (got {max_class_fraction})")
@@ -164,9 +172,33 @@ def plan_actions(
     plan = Plan(table)
     if action is not Action.flag:
         _apply_caps(plan, audit, max_class_fraction)
-    if decisions:
+    if decisions is not None:
+        _apply_undecided(plan, decisions, undecided)
         _apply_decisions(plan, audit, decisions)
     return plan
+
+
+def _apply_undecided(plan: Plan, decisions: dict[int, str], undecided: str) -> None:
+    t = plan.table
+    auto = t["action"].isin(["drop", "relabel"]).to_numpy()
+    decided = np.zeros(len(t), dtype=bool)
+    decided[np.fromiter(decisions, dtype=np.int64, count=len(decisions))] = True
+    rows = np.flatnonzero(auto & ~decided)
+    if not len(rows):
+        return
+    if undecided == "keep":
+        t.loc[rows, "reason"] = t.loc[rows, "reason"] + "; no decision in the review: kept (--undecided auto drops it)"
+        t.loc[rows, "action"] = "keep"
+        t.loc[rows, "new_label"] = t.loc[rows, "old_label"]
+        plan.warnings.append(
+            f"{len(rows)} suspected rows have no decision in the review file: kept unchanged; fill in their "
+            "decision, or pass --undecided auto to apply the automatic action to them"
+        )
+    else:
+        plan.warnings.append(
+            f"{len(rows)} suspected rows have no decision in the review file: the automatic action was applied "
+            "to them (--undecided auto)"
+        )
 
 
 def _apply_caps(plan: Plan, audit: Audit, fraction: float) -> None:

@@ -536,6 +536,13 @@ def filter_cmd(
     max_class_fraction: Annotated[
         float, typer.Option(help="Remove at most this share of any class automatically (never all of it).")
     ] = 0.3,
+    undecided: Annotated[
+        str,
+        typer.Option(
+            help="With --decisions: keep the suspected rows the review left blank, or apply the automatic "
+            "action to them (auto)."
+        ),
+    ] = "keep",
     output: Annotated[
         Path | None,
         typer.Option(
@@ -558,7 +565,13 @@ def filter_cmd(
     try:
         aud = load_audit(audit)
         result = filter_dataset(
-            aud, data, action=action.value, checks=checks, max_class_fraction=max_class_fraction, decisions=decisions
+            aud,
+            data,
+            action=action.value,
+            checks=checks,
+            max_class_fraction=max_class_fraction,
+            decisions=decisions,
+            undecided=undecided,
         )
         paths = write_outputs(result, output_paths(result.data, output), force=force)
     except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place

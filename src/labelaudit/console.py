@@ -80,6 +80,11 @@ class ProgressPrinter:
             self.console.print(Text(f"{self.prefix}{ev.message} …", style="dim"))
 
 
+def p_value_text(p: float) -> str:
+    """``p = 0.031``; a p-value that underflowed to 0 is ``p < 1e-300``, not ``p = 0``."""
+    return "p < 1e-300" if p < 1e-300 else f"p = {p:.3g}"
+
+
 def _pct(rate: float) -> str:
     return f"{100 * rate:.1f} %"
 
@@ -120,9 +125,11 @@ def render_summary(console: Console, manifest: dict[str, Any], audit_path: str |
             continue
         detail = ""
         if name == "non_iid":
-            detail = f"  p = {c['p_value']:.3g}" + (" (data order is not i.i.d.)" if c["significant"] else "")
+            detail = f"  {p_value_text(c['p_value'])}" + (" (data order is not i.i.d.)" if c["significant"] else "")
         if name == "near_duplicate":
             detail = f"  in {c['sets']} sets"
+        if name == "null" and c.get("rows_with_any_missing"):
+            detail = f"  entirely empty; {c['rows_with_any_missing']} rows have missing values"
         if name == "class_imbalance" and c["rare_classes"]:
             detail = "  rare: " + ", ".join(map(str, c["rare_classes"]))
         lines.add_row(name, f"{c['count']} ({_pct(c['rate'])}){detail}")
@@ -300,7 +307,12 @@ def render_retrain(console: Console, summary: dict[str, Any]) -> None:
         title = f"Strategies scored on the clean test set {ev['file']} ({ev['rows']} rows)"
     else:
         title = f"Strategies scored on {ev['rows']} held-out unflagged rows (NOISY labels: biased)"
-    table = Table(title=title, caption=f"95 % intervals: {ev['bootstrap']} bootstrap resamples, paired vs baseline")
+    caption = (
+        f"95 % intervals: {ev['bootstrap']} bootstrap resamples, paired vs baseline"
+        if ev["bootstrap"]
+        else "no intervals (--bootstrap 0)"
+    )
+    table = Table(title=title, caption=caption)
     for col, just in (
         ("strategy", "left"),
         ("train rows", "right"),

@@ -65,6 +65,7 @@ def filter_dataset(
     checks=DEFAULT_CHECKS,
     max_class_fraction: float = DEFAULT_MAX_CLASS_FRACTION,
     decisions: Path | dict[int, str] | None = None,
+    undecided: str = "keep",
 ) -> FilterResult:
     """Cleaned and removed frames for ``audit`` applied to its data (verified by hash and row count)."""
     if isinstance(data, AuditedData):
@@ -76,7 +77,14 @@ def filter_dataset(
     if isinstance(decisions, (str, Path)):
         decisions = read_decisions(audit, Path(decisions))
     action = Action(action) if not isinstance(action, Action) else action
-    plan = plan_actions(audit, action=action, checks=checks, max_class_fraction=max_class_fraction, decisions=decisions)
+    plan = plan_actions(
+        audit,
+        action=action,
+        checks=checks,
+        max_class_fraction=max_class_fraction,
+        decisions=decisions,
+        undecided=undecided,
+    )
     t = plan.table
     frame = ad.frame
     dropped = plan.dropped

@@ -101,6 +101,8 @@ def _linear_preprocessing(ds: Dataset) -> list[object]:
     return [ct]
 
 
+HGB_MAX_BINS = 32
+
 #: the ensemble's SVC (RBF kernel, Platt-scaled probabilities) costs O(rows²): above this many rows
 #: gradient boosting takes its place
 ENSEMBLE_SVC_MAX_ROWS = 5000
@@ -159,7 +161,16 @@ def make_model(name: ModelName, ds: Dataset, seed: int) -> BaseEstimator:
         # early stopping on a 10 % split: 3x faster than 100 fixed rounds on the sample data, and more precise
         # (its 10 % validation split needs a few rows per class, so tiny data trains the 100 default rounds)
         early = ds.n_rows >= 50 * ds.n_classes
-        return HistGradientBoostingClassifier(random_state=seed, categorical_features=cat, early_stopping=early)
+        # 32 bins instead of 255: measured 1.3-1.6x faster (the histograms are scanned per node), with equal
+        # or better detection F1 on the sample, breast_cancer and make_classification at 8k, 30k and 100k rows
+        # (coarser splits fit the noise less); see the README's speed notes
+        bins = HGB_MAX_BINS
+        if cat is not None:  # a categorical column needs a bin per category
+            cards = np.nanmax(np.asarray(fs.X[:, cat]), axis=0, initial=0) + 1
+            bins = int(min(255, max(bins, np.max(cards))))
+        return HistGradientBoostingClassifier(
+            random_state=seed, categorical_features=cat, early_stopping=early, max_bins=bins
+        )
     if name is ModelName.mlp:
         from labelaudit.robust import require_torch
         from labelaudit.robust.estimators import RobustClassifier

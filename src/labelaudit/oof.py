@@ -71,16 +71,20 @@ def assign_folds(labels: np.ndarray, rare: list[int], folds: int, seed: int) -> 
     return fold
 
 
-def _fit_predict(estimator, X, y, train_idx, pred_idx, n_classes, limit_threads):
+def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes):
+    """Fit on ``train_idx``, predict ``pred_idx``: (rows x n_classes float32 probabilities, seconds, warnings)."""
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
         start = time.perf_counter()
-        # BLAS always on one thread: a multi-threaded BLAS sums in a different order, so --jobs 1 and
-        # --jobs 2 would give different bits (and one thread is faster for these small products anyway);
-        # OpenMP (gradient boosting) keeps its threads unless the folds themselves run in parallel
-        with threadpool_limits(limits=1) if limit_threads else threadpool_limits(limits=1, user_api="blas"):
+        # every fit on one thread (BLAS, OpenMP, torch); parallelism comes from folds in processes. A
+        # multi-threaded BLAS sums in another order (--jobs 1 and 2 would give different bits), and on a
+        # busy machine OpenMP's spinning threads made gradient boosting 3x slower on the sample (measured
+        # with both cores loaded: 5.1 s vs 1.7 s per fold), while idle one thread was as fast as two
+        if "threads" in estimator.get_params():
+            estimator.set_params(threads=1)
+        with threadpool_limits(limits=1):
             estimator.fit(X[train_idx], y[train_idx])
             proba = estimator.predict_proba(X[pred_idx])
         seconds = time.perf_counter() - start
@@ -90,12 +94,17 @@ def _fit_predict(estimator, X, y, train_idx, pred_idx, n_classes, limit_threads)
     return full, seconds, caught
 
 
-def default_jobs(n_rows: int, n_features: int, folds: int) -> int:
-    """Parallel folds pay off once a fold takes longer than starting a worker process."""
+#: models whose fold takes seconds even on small data (trees per class, an SVC, a torch net)
+EXPENSIVE_MODELS = {ModelName.hgb, ModelName.rf, ModelName.mlp, ModelName.ensemble}
+
+
+def default_jobs(n_rows: int, n_features: int, folds: int, model: ModelName = ModelName.logreg) -> int:
+    """Parallel folds pay off once a fold takes longer than starting a worker process (~1 s)."""
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if n_rows * max(n_features, 1) < 2_000_000:
+    cells = n_rows * max(n_features, 1)
+    if cells < (50_000 if model in EXPENSIVE_MODELS else 2_000_000):
         return 1
     return max(1, min(cores, folds))
 
@@ -121,7 +130,7 @@ def out_of_fold(
     fold = assign_folds(ds.labels, rare, folds, seed)
     unlabeled = np.flatnonzero(ds.labels < 0)
     K = ds.n_classes
-    n_jobs = jobs or default_jobs(ds.n_rows, fs.n_features, folds)
+    n_jobs = jobs or default_jobs(ds.n_rows, fs.n_features, folds, model)
     tasks = []
     for f in range(folds):
         train = np.flatnonzero((fold != f) & (fold >= 0))
@@ -137,7 +146,7 @@ def out_of_fold(
     runner = Parallel(n_jobs=n_jobs, return_as="generator", prefer="processes")
     try:
         results = runner(
-            delayed(_fit_predict)(est, fs.X, ds.labels, train, pred, K, n_jobs > 1)
+            delayed(fit_predict_fold)(est, fs.X, ds.labels, train, pred, K)
             for (_, est, train, pred, _) in tasks
         )
         for done, ((f, _, _, _, n_test), (proba, secs, warns)) in enumerate(zip(tasks, results, strict=True), 1):

@@ -259,10 +259,12 @@ def _estimator(strategy: Strategy, data: TrainTest, audit: Audit, seed: int, dev
     from labelaudit.robust.estimators import CoTeachingClassifier, RobustClassifier
 
     params = dict(strategy.params)
+    # one torch thread: these nets take batches of 128 rows, where a second thread only adds
+    # synchronisation (and, on a busy machine, spinning); parallelism comes from folds in processes
     if strategy.learner == "coteaching":
         params["models"] = tuple(params.get("models", ("mlp", "mlp2")))
-        return CoTeachingClassifier(**params, device=device, random_state=seed)
-    return RobustClassifier(**params, device=device, random_state=seed)
+        return CoTeachingClassifier(**params, device=device, threads=1, random_state=seed)
+    return RobustClassifier(**params, device=device, threads=1, random_state=seed)
 
 
 def _cleaned_labels(audit: Audit, data: TrainTest) -> tuple[np.ndarray, np.ndarray]:
@@ -407,6 +409,7 @@ def retrain(
         else:
             rows, labels = train_rows, tt.y
         est = _estimator(strat, tt, audit, seed, device)
+        rep.advance("strategies", i, len(plan_list), f"training {strat.name} on {len(rows)} rows")
         start = time.perf_counter()
         est.fit(tt.X[rows], labels[rows])
         proba = _full_proba(est, eval_X, len(tt.classes))
@@ -467,8 +470,11 @@ def reaudit_rounds(
     reporter: Reporter,
 ) -> list[dict[str, Any]]:
     """Re-audit with the strategy's out-of-fold probabilities, dropping the rows flagged so far, until stable."""
+    from joblib import Parallel, delayed
+
     from labelaudit.labels import find_label_issues
-    from labelaudit.oof import assign_folds
+    from labelaudit.models import ModelName
+    from labelaudit.oof import assign_folds, default_jobs, fit_predict_fold
 
     folds = int(audit.manifest.get("folds", 5))
     y = tt.y
@@ -480,15 +486,23 @@ def reaudit_rounds(
     out: list[dict[str, Any]] = []
     # the model that scores a round is the plain strategy trained on the rows not flagged in that round
     strat = replace(strategy, rows="all")
-    reporter.start("rounds", total=rounds, message=f"re-auditing up to {rounds} rounds with {strategy.name}")
+    steps = rounds * (folds + 1)
+    reporter.start("rounds", total=steps, message=f"re-auditing up to {rounds} rounds with {strategy.name}")
+    jobs = default_jobs(len(y), tt.X.shape[1], folds, ModelName.mlp)
+    runner = Parallel(n_jobs=jobs, return_as="generator", prefer="processes")
     for r in range(1, rounds + 1):
         pred_probs = np.zeros((len(y), k), dtype=np.float32)
-        for f in range(folds):
-            fit_rows = np.flatnonzero((fold != f) & (fold >= 0) & ~flagged)
-            pred_rows = np.flatnonzero(fold == f)
-            est = _estimator(strat, tt, audit, seed, device)
-            est.fit(tt.X[fit_rows], y[fit_rows])
-            pred_probs[pred_rows] = _full_proba(est, tt.X[pred_rows], k)
+        tasks = [
+            (np.flatnonzero((fold != f) & (fold >= 0) & ~flagged), np.flatnonzero(fold == f)) for f in range(folds)
+        ]
+        results = runner(
+            delayed(fit_predict_fold)(_estimator(strat, tt, audit, seed, device), tt.X, y, fit_rows, pred_rows, k)
+            for fit_rows, pred_rows in tasks
+        )
+        for f, ((_, pred_rows), (proba, _, _)) in enumerate(zip(tasks, results, strict=True)):
+            pred_probs[pred_rows] = proba
+            done = (r - 1) * (folds + 1) + f + 1
+            reporter.advance("rounds", done, steps, f"round {r}: fold {f + 1}/{folds} trained")
         res = find_label_issues(y, pred_probs, rare)
         new = res.check.is_issue.astype(bool)
         added = int((new & ~flagged).sum())
@@ -512,7 +526,8 @@ def reaudit_rounds(
                 "stable": bool(stable),
             }
         )
-        reporter.advance("rounds", r, rounds, f"round {r}: {int(new.sum())} flagged (+{added} / -{removed})")
+        message = f"round {r}: {int(new.sum())} flagged (+{added} / -{removed})"
+        reporter.advance("rounds", r * (folds + 1), steps, message)
         flagged = new
         if stable:
             break

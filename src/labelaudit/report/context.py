@@ -109,6 +109,14 @@ def worst_annotators(audit: Audit) -> list[dict[str, Any]]:
     return [{k: _clean(v) for k, v in rec.items()} for rec in worst.to_dict(orient="records")]
 
 
+def text_column(manifest: dict[str, Any]) -> str | None:
+    """The column of a text audit (given with --text, or inferred), else None."""
+    if manifest.get("data_kind") != "text":
+        return None
+    cols = manifest.get("feature_columns") or []
+    return (manifest.get("options") or {}).get("text") or (cols[0] if cols else None)
+
+
 def build_context(
     audit: Audit, *, top: int | None, data: AuditedData | None, data_note: str | None, all_columns: bool = False
 ) -> dict[str, Any]:
@@ -140,6 +148,7 @@ def build_context(
         "top_issues": top_issues(audit, top, data, preview=not all_columns),
         "row_data": "included" if data is not None else f"unavailable: {data_note}",
         "annotators": worst_annotators(audit),
+        "text_column": text_column(m),
         "run": {
             "command": m.get("command"),
             "created": m.get("created"),

@@ -6,7 +6,8 @@ import html
 import re
 from typing import Any
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+#: what can start markup inside a GFM table cell: emphasis, code, links/images (brackets), cell breaks
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
 #: cells that start with these run as formulas in spreadsheets (OWASP CSV injection)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -14,8 +15,11 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def md(value: Any) -> str:
     """One Markdown table cell: HTML entities, Markdown punctuation escaped, no line breaks."""
     text = "" if value is None else str(value)
-    text = html.escape(text, quote=False)
+    text = html.escape(text, quote=False)  # < > & as entities: no raw HTML, no autolinks
     text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = text.replace("\\](", "\\]\\(")  # an escaped bracket followed by ( never reads as a link target
+    if text.count("~") > 1:  # a pair of tildes would strike through (GFM)
+        text = text.replace("~", "\\~")
     return text.replace("\r", " ").replace("\n", " ")
 
 

@@ -37,9 +37,10 @@ def render_review_csv(ctx: dict[str, Any], id_name: str) -> str:
             "suggested_probability": item["suggested_probability"],
             "reason": _reason(item),
         }
+        # the decision column sits beside the reason, before the row's data (which can be 64 pixel columns)
+        rec["decision"] = ""
         for k, v in item.get("data", {}).items():
             rec.setdefault(f"data_{k}" if k in rec else k, v)
-        rec["decision"] = ""
         rows.append({k: csv_cell(v) for k, v in rec.items()})
     cols = [id_name, "row", "given_label", "suggested_label", "label_quality", "suggested_probability", "reason"]
     frame = pd.DataFrame(rows)
@@ -50,8 +51,11 @@ def render_review_csv(ctx: dict[str, Any], id_name: str) -> str:
     return buf.getvalue()
 
 
-def _text_of(item: dict[str, Any]) -> str:
+def _text_of(item: dict[str, Any], text_column: str | None = None) -> str:
+    """What a reviewer reads: the document itself for a text audit, else ``column=value, ...``."""
     data = item.get("data") or {}
+    if text_column is not None and text_column in data:
+        return "" if data[text_column] is None else str(data[text_column])
     return ", ".join(f"{k}={v}" for k, v in data.items())
 
 
@@ -65,7 +69,7 @@ def render_label_studio(ctx: dict[str, Any], classes: list[Any]) -> tuple[str, s
             {
                 "id": i,
                 "data": {
-                    "text": _text_of(item),
+                    "text": _text_of(item, ctx.get("text_column")),
                     "labelaudit_id": str(key),
                     "labelaudit_row": item["row"],
                     "given_label": str(item["given_label"]),
@@ -110,7 +114,7 @@ def render_argilla(ctx: dict[str, Any]) -> str:
         records.append(
             {
                 "id": str(key),
-                "fields": {"text": _text_of(item)},
+                "fields": {"text": _text_of(item, ctx.get("text_column"))},
                 "metadata": {
                     "label_quality": item["label_quality"],
                     "given_label": str(item["given_label"]),
