@@ -65,6 +65,9 @@ def test_cli_takes_the_scheduler_from_the_environment(runner, cluster, partition
 
 def test_unreachable_scheduler_and_missing_extra_exit_2(runner, partitioned, monkeypatch):
     path, _ = partitioned
+    from labelaudit import stream
+
+    monkeypatch.setattr(stream, "DASK_CONNECT_TIMEOUT", "2s")
     res = invoke(runner, ["scan", path, "-q", "--dask", "tcp://127.0.0.1:9"])
     assert res.exit_code == 2
     assert res.stderr.startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")

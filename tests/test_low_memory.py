@@ -93,6 +93,7 @@ labelaudit.cli.main()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the address-space limit test reads /proc")
 def test_a_file_four_times_the_memory_limit_scans(tmp_path):
     """600 000 x 256 float32 (586 MB of features, about 630 MB of Parquet) under a 150 MB address-space limit

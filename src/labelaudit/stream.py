@@ -32,6 +32,8 @@ DEFAULT_BATCH_ROWS = 65_536
 SHRINKAGE = 0.05
 #: switch to streaming when the feature matrix would take more than this share of available memory
 AUTO_MEMORY_SHARE = 0.5
+#: how long to wait for a Dask scheduler before saying it cannot be reached
+DASK_CONNECT_TIMEOUT = "10s"
 
 
 def fold_of(rows: np.ndarray, seed: int, folds: int) -> np.ndarray:
@@ -381,7 +383,7 @@ def connect_dask(address: str):
     except ImportError:
         raise ExtraMissingError("--dask needs the distributed package: pip install 'labelaudit[dask]'") from None
     try:
-        return Client(address, timeout="10s", set_as_default=False)
+        return Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as err:
         raise ConfigError(
             f"cannot reach the Dask scheduler at {address} ({str(err).splitlines()[0]}); check --dask or "
