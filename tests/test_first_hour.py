@@ -311,3 +311,29 @@ def test_the_sample_ships_a_clean_test_set_for_retrain(runner, workdir):
     assert res.exit_code == 0, res.output
     assert "clean test set" in res.stdout and "no intervals (--bootstrap 0)" in res.stdout
     assert "0 bootstrap resamples" not in res.stdout
+
+
+def test_a_small_scan_never_imports_torch():
+    """Asking torch for a GPU costs seconds at start-up; below 20 000 rows the KNN graph stays on the CPU."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLE
+
+    code = "import sys, labelaudit; labelaudit.scan(sys.argv[1], model='logreg'); print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(SAMPLE / "digits_noisy.parquet")], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_importing_the_cli_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, labelaudit.cli; print(sorted(m for m in ('pandas', 'sklearn', 'scipy', 'numpy', 'torch', "
+        "'cleanlab', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -217,13 +217,18 @@ def torch_knn(M: np.ndarray, metric: str, k: int, *, device: str, max_cells: int
     return D, I
 
 
-def resolve_knn_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch is installed and sees a GPU, else ``cpu`` (faiss)."""
+#: ``--device auto`` considers the GPU from this many rows: below it exact KNN on the CPU takes well under
+#: a second, while importing torch to ask for a GPU takes seconds
+GPU_MIN_ROWS = 20_000
+
+
+def resolve_knn_device(device: str, n_rows: int | None = None) -> str:
+    """``auto`` -> ``cuda`` when torch is installed and sees a GPU (from :data:`GPU_MIN_ROWS` rows), else ``cpu``."""
     if device not in {"auto", "cpu", "cuda"}:
         from labelaudit.errors import ConfigError
 
         raise ConfigError(f"--device must be auto, cpu or cuda (got '{device}')")
-    if device == "cpu":
+    if device == "cpu" or (device == "auto" and n_rows is not None and n_rows < GPU_MIN_ROWS):
         return "cpu"
     try:
         import torch

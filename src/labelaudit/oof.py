@@ -95,7 +95,8 @@ def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes):
 
 
 #: models whose fold takes seconds even on small data (trees per class, an SVC, a torch net)
-EXPENSIVE_MODELS = {ModelName.hgb, ModelName.rf, ModelName.mlp, ModelName.ensemble}
+#: (not the torch MLP: each worker process would import torch, which costs more than it saves here)
+EXPENSIVE_MODELS = {ModelName.hgb, ModelName.rf, ModelName.ensemble}
 
 
 def default_jobs(n_rows: int, n_features: int, folds: int, model: ModelName = ModelName.logreg) -> int:

@@ -259,12 +259,10 @@ def _estimator(strategy: Strategy, data: TrainTest, audit: Audit, seed: int, dev
     from labelaudit.robust.estimators import CoTeachingClassifier, RobustClassifier
 
     params = dict(strategy.params)
-    # one torch thread: these nets take batches of 128 rows, where a second thread only adds
-    # synchronisation (and, on a busy machine, spinning); parallelism comes from folds in processes
     if strategy.learner == "coteaching":
         params["models"] = tuple(params.get("models", ("mlp", "mlp2")))
-        return CoTeachingClassifier(**params, device=device, threads=1, random_state=seed)
-    return RobustClassifier(**params, device=device, threads=1, random_state=seed)
+        return CoTeachingClassifier(**params, device=device, random_state=seed)
+    return RobustClassifier(**params, device=device, random_state=seed)
 
 
 def _cleaned_labels(audit: Audit, data: TrainTest) -> tuple[np.ndarray, np.ndarray]:
@@ -470,11 +468,8 @@ def reaudit_rounds(
     reporter: Reporter,
 ) -> list[dict[str, Any]]:
     """Re-audit with the strategy's out-of-fold probabilities, dropping the rows flagged so far, until stable."""
-    from joblib import Parallel, delayed
-
     from labelaudit.labels import find_label_issues
-    from labelaudit.models import ModelName
-    from labelaudit.oof import assign_folds, default_jobs, fit_predict_fold
+    from labelaudit.oof import assign_folds, fit_predict_fold
 
     folds = int(audit.manifest.get("folds", 5))
     y = tt.y
@@ -488,18 +483,15 @@ def reaudit_rounds(
     strat = replace(strategy, rows="all")
     steps = rounds * (folds + 1)
     reporter.start("rounds", total=steps, message=f"re-auditing up to {rounds} rounds with {strategy.name}")
-    jobs = default_jobs(len(y), tt.X.shape[1], folds, ModelName.mlp)
-    runner = Parallel(n_jobs=jobs, return_as="generator", prefer="processes")
+    # folds train in this process: a worker process would import torch first, which took longer than the
+    # fold itself on the sample (retrain --rounds 3: 54 s with two workers vs 44 s here)
     for r in range(1, rounds + 1):
         pred_probs = np.zeros((len(y), k), dtype=np.float32)
-        tasks = [
-            (np.flatnonzero((fold != f) & (fold >= 0) & ~flagged), np.flatnonzero(fold == f)) for f in range(folds)
-        ]
-        results = runner(
-            delayed(fit_predict_fold)(_estimator(strat, tt, audit, seed, device), tt.X, y, fit_rows, pred_rows, k)
-            for fit_rows, pred_rows in tasks
-        )
-        for f, ((_, pred_rows), (proba, _, _)) in enumerate(zip(tasks, results, strict=True)):
+        for f in range(folds):
+            fit_rows = np.flatnonzero((fold != f) & (fold >= 0) & ~flagged)
+            pred_rows = np.flatnonzero(fold == f)
+            est = _estimator(strat, tt, audit, seed, device)
+            proba, _, _ = fit_predict_fold(est, tt.X, y, fit_rows, pred_rows, k)
             pred_probs[pred_rows] = proba
             done = (r - 1) * (folds + 1) + f + 1
             reporter.advance("rounds", done, steps, f"round {r}: fold {f + 1}/{folds} trained")

@@ -392,7 +392,7 @@ def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: 
                 M, metric = knn_matrix(fs, standardize=ds.kind == "tabular", seed=opts.seed)
                 from labelaudit.knn import resolve_knn_device
 
-                device = resolve_knn_device(opts.device)
+                device = resolve_knn_device(opts.device, ds.n_rows)
                 graph = build_knn_graph(
                     M, metric, method=opts.knn, seed=opts.seed, threads=opts.jobs or 0, device=device
                 )
