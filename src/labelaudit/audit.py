@@ -77,6 +77,16 @@ class Audit:
         df = self.issues[self.issues["rank"].notna()]
         return df.sort_values("rank").head(n)
 
+    def input_paths(self) -> list[Path]:
+        """The files this audit was made from (data, labels, pred_probs, item features): never overwritten."""
+        m = self.manifest
+        out = [Path(m["input"]["path"])] if isinstance(m.get("input"), dict) and m["input"].get("path") else []
+        for key in ("labels_file", "crowd_features_file"):
+            if isinstance(m.get(key), dict) and m[key].get("path"):
+                out.append(Path(m[key]["path"]))
+        out += [Path(f["path"]) for f in m.get("pred_probs_files") or [] if isinstance(f, dict) and f.get("path")]
+        return out
+
     # -- persistence -----------------------------------------------------
     def save(self, path: Path, *, force: bool = False, write_cleaned: bool = False) -> Path:
         """Write the audit directory atomically; refuses to replace one unless ``force``.
@@ -85,7 +95,7 @@ class Audit:
         ``removed.<ext>``) into the directory, through the same code as ``labelaudit filter``.
         """
         path = Path(path)
-        with atomic_directory(path, force=force) as tmp:
+        with atomic_directory(path, force=force, inputs=self.input_paths()) as tmp:
             if write_cleaned and self.manifest.get("input", {}).get("format") == "parquet-dataset":
                 self.manifest["cleaned"] = {"skipped": "a partitioned dataset is not rewritten; filter its parts"}
             elif write_cleaned:
@@ -142,20 +152,104 @@ def load_audit(path: Path) -> Audit:
         manifest = json.loads((path / MANIFEST).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise AuditFormatError(f"{path / MANIFEST} is not valid JSON ({err}); re-run 'labelaudit scan'") from None
+    if not isinstance(manifest, dict):
+        raise AuditFormatError(
+            f"{path / MANIFEST} holds a JSON {type(manifest).__name__}, not an audit manifest; re-run 'labelaudit scan'"
+        )
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise AuditFormatError(
             f"{path} has audit schema version {version}; this labelaudit reads version {SCHEMA_VERSION}: "
             "re-run 'labelaudit scan' with this version"
         )
+    _check_manifest(path, manifest)
+    issues = _read_table(path, ISSUES)
     try:
-        issues = pq.read_table(path / ISSUES).to_pandas()
         pred_probs = np.load(path / PRED_PROBS, allow_pickle=False)
-    except (pa.ArrowInvalid, OSError, ValueError) as err:
-        raise AuditFormatError(f"{path} holds a damaged file ({err}); re-run 'labelaudit scan'") from None
+    except (OSError, ValueError, EOFError) as err:
+        raise AuditFormatError(
+            f"{path / PRED_PROBS} is damaged ({_first_line(err)}); re-run 'labelaudit scan'"
+        ) from None
+    _check_arrays(path, manifest, issues, pred_probs)
     tables = {
-        name: pq.read_table(path / f"{name}.parquet").to_pandas()
-        for name in EXTRA_TABLES
-        if (path / f"{name}.parquet").exists()
+        name: _read_table(path, f"{name}.parquet") for name in EXTRA_TABLES if (path / f"{name}.parquet").exists()
     }
     return Audit(manifest, issues, pred_probs, path, tables)
+
+
+#: what report, filter and retrain read from a manifest: key -> type, or a nested spec
+MANIFEST_SPEC: dict[str, Any] = {
+    "input": {"path": str, "name": str, "sha256": str, "rows": int},
+    "classes": list,
+    "model": dict,
+    "options": dict,
+    "libraries": dict,
+    "timings": dict,
+    "folds": int,
+    "seed": int,
+    "exit_code": int,
+    "gates": {"results": list, "passed": bool},
+    "summary": {
+        "rows": int,
+        "classes": int,
+        "labeled_rows": int,
+        "assessed_rows": int,
+        "not_assessed": dict,
+        "per_class": list,
+        "skipped_checks": dict,
+        "checks": {"label": {"count": int, "rate": (int, float), "estimated_noise_rate": (int, float)}},
+    },
+}
+ISSUES_COLUMNS = ("row", "given_label", "suggested_label", "label_quality", "is_label_issue", "rank")
+
+
+def _check_manifest(path: Path, manifest: dict[str, Any], spec: dict[str, Any] = MANIFEST_SPEC, at: str = "") -> None:
+    """Every key the other commands read, with its type: a tampered manifest is exit 2, not a crash later."""
+    for key, want in spec.items():
+        where = f"{at}{key}"
+        if key not in manifest:
+            raise AuditFormatError(
+                f"{path / MANIFEST} lacks '{where}'; it is incomplete or edited: re-run 'labelaudit scan'"
+            )
+        value = manifest[key]
+        if isinstance(want, dict):
+            if not isinstance(value, dict):
+                raise AuditFormatError(f"{path / MANIFEST}: '{where}' is not an object; re-run 'labelaudit scan'")
+            _check_manifest(path, value, want, f"{where}.")
+        elif not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise AuditFormatError(
+                f"{path / MANIFEST}: '{where}' is a {type(value).__name__}, not what labelaudit wrote; "
+                "re-run 'labelaudit scan'"
+            )
+    if not at:
+        for c in manifest["classes"]:
+            if not isinstance(c, dict) or "name" not in c:
+                raise AuditFormatError(f"{path / MANIFEST}: 'classes' entries need a 'name'; re-run 'labelaudit scan'")
+
+
+def _read_table(path: Path, name: str) -> pd.DataFrame:
+    try:
+        return pq.read_table(path / name).to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError) as err:
+        raise AuditFormatError(f"{path / name} is damaged ({_first_line(err)}); re-run 'labelaudit scan'") from None
+
+
+def _check_arrays(path: Path, manifest: dict[str, Any], issues: pd.DataFrame, pred_probs: np.ndarray) -> None:
+    missing = [c for c in ISSUES_COLUMNS if c not in issues.columns]
+    if missing:
+        raise AuditFormatError(f"{path / ISSUES} lacks the column(s) {', '.join(missing)}; re-run 'labelaudit scan'")
+    rows, k = int(manifest["summary"]["rows"]), len(manifest["classes"])
+    if len(issues) != rows:
+        raise AuditFormatError(
+            f"{path / ISSUES} has {len(issues)} rows but the manifest says {rows}; re-run 'labelaudit scan'"
+        )
+    if pred_probs.shape != (rows, k) or not np.issubdtype(pred_probs.dtype, np.floating):
+        raise AuditFormatError(
+            f"{path / PRED_PROBS} has shape {pred_probs.shape} ({pred_probs.dtype}), expected ({rows}, {k}) floats; "
+            "re-run 'labelaudit scan'"
+        )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:200]

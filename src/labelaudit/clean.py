@@ -11,7 +11,6 @@ counted for the suggested class in the confident joint. Other flagged rows are l
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -263,6 +262,11 @@ def _unescape(value: str) -> str:
     return value[1:] if value.startswith("'") and value[1:2] in {"=", "+", "-", "@", "\t", "\r"} else value
 
 
+def _ls_decision(choice: str) -> str:
+    """A Label Studio choice as a review decision: a class relabels (or keeps) the row."""
+    return f"relabel:{choice}"
+
+
 def read_decisions(audit: Audit, path: Path) -> dict[int, str]:
     """Human decisions from a review CSV (``decision`` column) or a Label Studio JSON export, by row id."""
     path = Path(path)
@@ -272,25 +276,17 @@ def read_decisions(audit: Audit, path: Path) -> dict[int, str]:
     id_col = "id" if "id" in audit.issues.columns else "row"
     out: dict[int, str] = {}
     if path.suffix.lower() == ".json":
-        try:
-            tasks = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path.name} is not valid JSON ({err}); give a Label Studio JSON export") from None
-        if not isinstance(tasks, list):
-            raise InputError(f"{path.name}: expected a Label Studio export (a JSON list of tasks)")
-        for task in tasks:
-            data = task.get("data", {}) if isinstance(task, dict) else {}
-            key = str(data.get("labelaudit_id", ""))
+        from labelaudit.io.label_studio import answers, load_tasks
+
+        for i, task in enumerate(load_tasks(path)):
+            key = str((task.get("data") or {}).get("labelaudit_id", ""))
             if key not in index:
-                raise InputError(f"{path.name}: task id {key!r} is not a row of this audit; was it exported from it?")
-            choice = None
-            for ann in task.get("annotations", []) or []:
-                for res in ann.get("result", []) or []:
-                    choices = (res.get("value") or {}).get("choices") or []
-                    if choices:
-                        choice = choices[0]
-            if choice is not None:
-                out[index[key]] = f"relabel:{choice}"
+                raise InputError(
+                    f"{path.name}: task id {key[:80]!r} is not a row of this audit; was it exported from it?"
+                )
+            choices = [a.choice for a in answers(task, i, path)]
+            if choices:  # the last annotation wins, as a reviewer's correction would
+                out[index[key]] = _ls_decision(choices[-1])
         return out
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)

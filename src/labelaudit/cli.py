@@ -134,6 +134,16 @@ def _audit_dirs(data: list[Path], out: Path | None) -> list[Path]:
     return dirs
 
 
+def _note_stale(console, folder: Path, prefix: str = "") -> None:
+    """Remove temporary files an interrupted (killed) run left in ``folder``, and say so."""
+    from labelaudit.io.atomic import remove_stale_temps
+
+    for p in remove_stale_temps(folder):
+        console.print(
+            f"{prefix}note: removed {p}, left by an interrupted labelaudit run", markup=False, highlight=False
+        )
+
+
 def _batch_folder(out: Path) -> None:
     """The folder that holds one audit per input: created when missing (its parent must exist)."""
     if out.exists() and not out.is_dir():
@@ -329,7 +339,14 @@ def scan(
     for path, target in zip(data, dirs, strict=True):
         prefix = f"{path.name}: " if len(data) > 1 else ""
         try:
-            check_writable(target, force=force, what="audit directory")
+            check_writable(
+                target,
+                force=force,
+                what="audit directory",
+                inputs=[*data, labels, *(pred_probs or ()), crowd_features, ctx.meta.get("config_file")],
+                kind="audit",
+            )
+            _note_stale(stderr, target.parent, prefix)
             with ProgressPrinter(stderr, quiet=quiet, prefix=prefix) as progress:
                 audit = run_scan(
                     path, options, progress=progress, command=command, config_file=ctx.meta.get("config_file")
@@ -452,9 +469,15 @@ def report(
         fmt = _enum(ReportFormat, format, "--format")
         if top is not None and top < 0:
             raise ConfigError(f"--top must be 0 or more (got {top})")
-        for target in (output, junit):
+        inputs = [audit, data, truth]
+        cfg = (
+            output.with_name(output.stem + ".label_config.xml")
+            if output is not None and fmt is ReportFormat.label_studio
+            else None
+        )
+        for target in (output, junit, cfg):
             if target is not None:
-                check_writable(target, force=force, what="output file")
+                check_writable(target, force=force, what="output file", inputs=inputs)
         thresholds = parse_fail_above(fail_above) if fail_above else None
         aud = load_audit(audit)
         ctx = report_context(aud, fmt, top=top, data=data)
@@ -475,11 +498,10 @@ def report(
         else:
             outputs = render(aud, fmt, ctx)
         if output is not None and outputs:
-            with atomic_file(output, force=force) as tmp:
+            with atomic_file(output, force=force, inputs=inputs) as tmp:
                 tmp.write_text(outputs["main"], encoding="utf-8")
-            if "config" in outputs:
-                cfg = output.with_name(output.stem + ".label_config.xml")
-                with atomic_file(cfg, force=True) as tmp:
+            if "config" in outputs and cfg is not None:
+                with atomic_file(cfg, force=force, inputs=inputs) as tmp:
                     tmp.write_text(outputs["config"], encoding="utf-8")
                 stderr.print(f"Label Studio labeling config written to {cfg}", markup=False, highlight=False)
         elif outputs:
@@ -493,7 +515,7 @@ def report(
         if junit is not None:
             from labelaudit.report.junit import render_junit
 
-            with atomic_file(junit, force=force) as tmp:
+            with atomic_file(junit, force=force, inputs=inputs) as tmp:
                 tmp.write_text(render_junit(ctx), encoding="utf-8")
         _append_step_summary(aud)
     except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place
@@ -573,7 +595,7 @@ def filter_cmd(
             decisions=decisions,
             undecided=undecided,
         )
-        paths = write_outputs(result, output_paths(result.data, output), force=force)
+        paths = write_outputs(result, output_paths(result.data, output), force=force, inputs=[audit, decisions])
     except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place
         _fail(err)
     for w in result.warnings:
@@ -758,7 +780,7 @@ def retrain(
         if out is not None:
             from labelaudit.io.atomic import check_writable
 
-            check_writable(out, force=force, what="model directory")
+            check_writable(out, force=force, what="model directory", inputs=[audit, data, test], kind="model")
         aud = load_audit(audit)
         custom = None
         if loss or label_smoothing or mixup or coteach or train_on != "all":

@@ -298,7 +298,7 @@ def _build_audit(
     path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0
 ) -> Audit:
     from labelaudit.gates import evaluate_gates
-    from labelaudit.scan import manifest_header
+    from labelaudit.scan import file_facts, manifest_header
 
     n = len(items_df)
     q = items_df["consensus_quality"].to_numpy()
@@ -386,7 +386,8 @@ def _build_audit(
         **manifest_header(path, ann.format.value, len(ann.frame), file_sha256(path), command),
         "kind": "crowd",
         "labels_file": None,
-        "pred_probs_files": [],
+        "crowd_features_file": file_facts(options.crowd_features),
+        "pred_probs_files": [file_facts(p) for p in options.pred_probs],
         "label_column": "label",
         "id_column": "item",
         "data_kind": "annotations",

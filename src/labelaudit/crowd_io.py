@@ -15,7 +15,6 @@ earlier answer); how many were replaced is reported.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -176,37 +175,18 @@ def read_annotations(
 
 
 def _label_studio_json(path: Path) -> Annotations:
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path.name} is not valid JSON ({err}); give a Label Studio JSON export") from None
-    if not isinstance(tasks, list) or (tasks and not isinstance(tasks[0], dict)):
-        raise InputError(f"{path.name}: expected a Label Studio export, a JSON list of tasks with 'annotations'")
+    from labelaudit.io.label_studio import answers, load_tasks
+
+    tasks = load_tasks(path)
     rows = []
-    for task in tasks:
+    for index, task in enumerate(tasks):
         if "annotations" not in task:
             raise InputError(
                 f"{path.name}: expected a Label Studio export (tasks with 'id', 'data' and "
-                "'annotations'); task keys are " + ", ".join(sorted(task))
+                "'annotations'); task keys are " + ", ".join(sorted(map(str, task)))
             )
-        for ann in task.get("annotations") or []:
-            if ann.get("was_cancelled"):
-                continue
-            who = ann.get("completed_by")
-            if isinstance(who, dict):
-                who = who.get("email") or who.get("id")
-            for res in ann.get("result") or []:
-                choices = (res.get("value") or {}).get("choices") or []
-                if choices:
-                    rows.append(
-                        {
-                            "item": str(task.get("id")),
-                            "annotator": str(who),
-                            "label": str(choices[0]),
-                            "time": ann.get("lead_time"),
-                        }
-                    )
-                    break
+        for a in answers(task, index, path):
+            rows.append({"item": str(task.get("id")), "annotator": a.annotator, "label": a.choice, "time": a.lead_time})
     df = pd.DataFrame(rows, columns=["item", "annotator", "label", "time"])
     df["time"] = pd.to_numeric(df["time"], errors="coerce")
     return _finish(

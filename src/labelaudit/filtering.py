@@ -152,9 +152,12 @@ def output_paths(data: AuditedData, output: Path | None, folder: Path | None = N
     return paths
 
 
-def write_outputs(result: FilterResult, paths: dict[str, Path], *, force: bool) -> dict[str, Path]:
-    """Write every output through temporary files renamed only once all are written."""
-    with atomic_files(paths, force=force) as temps:
+def write_outputs(
+    result: FilterResult, paths: dict[str, Path], *, force: bool, inputs: list[Path | None] | None = None
+) -> dict[str, Path]:
+    """Write every output through temporary files renamed only once all are written (never over an input)."""
+    protected = [result.data.path, result.data.labels_file, *(inputs or [])]
+    with atomic_files(paths, force=force, inputs=protected) as temps:
         _write_all(result, temps)
     return paths
 

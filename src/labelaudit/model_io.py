@@ -101,7 +101,8 @@ def save_model(result: RetrainResult, out: Path, *, force: bool = False) -> Path
         "trained_on": {"input": m.get("input"), "rows": r.train_rows, "seed": result.seed},
         "versions": _versions(),
     }
-    with atomic_directory(Path(out), force=force) as tmp:
+    inputs = [*result.audit.input_paths(), result.audit.path, getattr(result.data, "test_path", None)]
+    with atomic_directory(Path(out), force=force, inputs=inputs, kind="model") as tmp:
         if type(est).__name__ in {"RobustClassifier", "CoTeachingClassifier"}:
             import torch
 

@@ -213,8 +213,8 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
     exit_code = 0 if gates["passed"] else 1
     manifest = {
         **manifest_header(m.path, m.source_format, ds.n_rows, m.sha, command),
-        "labels_file": _file_facts(opts.labels_file),
-        "pred_probs_files": [_file_facts(p) for p in opts.pred_probs],
+        "labels_file": file_facts(opts.labels_file),
+        "pred_probs_files": [file_facts(p) for p in opts.pred_probs],
         "label_column": ds.label_column,
         "id_column": ds.id_column,
         "data_kind": ds.kind,
@@ -364,7 +364,7 @@ def _input_bytes(path: Path, fmt: str) -> int:
     return path.stat().st_size
 
 
-def _file_facts(p: Path | None) -> dict[str, Any] | None:
+def file_facts(p: Path | None) -> dict[str, Any] | None:
     if p is None:
         return None
     return {"path": str(Path(p).resolve()), "bytes": Path(p).stat().st_size, "sha256": file_sha256(Path(p))}

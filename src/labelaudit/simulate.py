@@ -82,8 +82,9 @@ def simulate(
     path = Path(data)
     kind = NoiseKind(noise) if not isinstance(noise, NoiseKind) else noise
     out_path, truth_path = default_outputs(path, out, truth)
-    check_writable(out_path, force=force, what="output file")
-    check_writable(truth_path, force=force, what="truth file")
+    inputs = [path, labels_file, transition]
+    check_writable(out_path, force=force, what="output file", inputs=inputs)
+    check_writable(truth_path, force=force, what="truth file", inputs=inputs)
     source = open_table(path)
     ds = build_dataset(
         source, label=label, labels_file=labels_file, id_column=id_column, features=features, text=text, reporter=rep
@@ -117,7 +118,7 @@ def simulate(
     outputs = {"data": out_path, "truth": truth_path}
     if table.format == "npy":
         outputs["labels"] = out_path.with_name(f"{out_path.name[: -len(out_path.suffix)]}.labels{labels_suffix(table)}")
-    _write(table, frame, truth_df, outputs, force)
+    _write(table, frame, truth_df, outputs, force, inputs)
     rep.info(
         f"{kind.value} noise at rate {rate:g}: {int(result.flipped.sum())} labels flipped "
         f"(realised rate {result.realised_rate:.4f})"
@@ -125,8 +126,8 @@ def simulate(
     return Simulation(result, names, outputs, model)
 
 
-def _write(table, frame: pd.DataFrame, truth_df: pd.DataFrame, outputs: dict[str, Path], force: bool) -> None:
-    with atomic_files(outputs, force=force) as temps:
+def _write(table, frame: pd.DataFrame, truth_df: pd.DataFrame, outputs: dict[str, Path], force: bool, inputs) -> None:
+    with atomic_files(outputs, force=force, inputs=inputs) as temps:
         write_rows(table, frame, temps["data"])
         if "labels" in temps:
             write_labels_beside(table, frame["label"].tolist(), temps["labels"])

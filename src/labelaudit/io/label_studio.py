@@ -33,7 +33,9 @@ def load_tasks(path: Path) -> list[dict[str, Any]]:
             raise InputError(f"{path.name}: task {i} is a JSON {_kind(task)}, not an object; expected {SHAPE}")
         data = task.get("data")
         if data is not None and not isinstance(data, dict):
-            raise InputError(f"{path.name}: task {_name(task, i)} has 'data' as a JSON {_kind(data)}; expected an object")
+            raise InputError(
+                f"{path.name}: task {_name(task, i)} has 'data' as a JSON {_kind(data)}; expected an object"
+            )
     return tasks
 
 
@@ -79,7 +81,9 @@ def answers(task: dict[str, Any], index: int, path: Path) -> Iterator[Answer]:
             if not choices:
                 continue
             if not isinstance(choices, list) or not all(isinstance(c, (str, int, float, bool)) for c in choices):
-                raise InputError(f"{where}: annotation {j} has 'choices' that are not a list of labels: {choices!r:.80}")
+                raise InputError(
+                    f"{where}: annotation {j} has 'choices' that are not a list of labels: {choices!r:.80}"
+                )
             who = ann.get("completed_by")
             if isinstance(who, dict):
                 who = who.get("email") or who.get("id")
