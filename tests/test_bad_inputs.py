@@ -77,7 +77,7 @@ def test_class_with_single_row_leaves_one_assessable_class(runner, workdir, fram
     df.iloc[0, df.columns.get_loc("label")] = "dog"
     p = workdir / "d.csv"
     df.to_csv(p, index=False)
-    run_bad(runner, workdir, [p], p, "only 1 class has at least 5 labeled rows ('cat': ")
+    run_bad(runner, workdir, [p], p, "1 of 2 classes have at least 5 labeled rows ('cat': ")
 
 
 def test_class_with_single_row_among_others_is_reported_not_flagged(runner, workdir, frame):

@@ -239,15 +239,19 @@ def _apply_decisions(plan: Plan, audit: Audit, decisions: dict[int, str]) -> Non
         elif low.startswith("relabel:"):
             label = d.split(":", 1)[1].strip()
             if label not in known:
+                from labelaudit.messages import listing, short
+
                 raise InputError(
-                    f"decision for row {r} relabels to unknown class {label!r}; use one of "
-                    f"{', '.join(map(str, audit.class_names))}"
+                    f"decision for row {r} relabels to unknown class {short(label)}; use one of "
+                    f"{listing(audit.class_names, 20)}"
                 )
             new = known[label]
             same = new == t.at[r, "old_label"]
             t.at[r, "action"], t.at[r, "new_label"] = ("keep" if same else "relabel"), new
         else:
-            raise InputError(f"decision {decision!r} for row {r} is not keep, drop or relabel:<label>")
+            from labelaudit.messages import short
+
+            raise InputError(f"decision {short(decision)} for row {r} is not keep, drop or relabel:<label>")
         t.at[r, "reason"] = f"human decision: {d}"
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer._click import exceptions as click_errors
+from typer.core import TyperGroup
 
 from labelaudit._version import __version__
 from labelaudit.errors import ConfigError, LabelAuditError, OutputError
@@ -26,8 +28,29 @@ EXIT_CODES_HELP = (
 )
 ISSUES_URL = "https://github.com/labelaudit/labelaudit/issues"
 
+class _OneLineErrors(TyperGroup):
+    """Usage errors (a bad option value, a missing argument, an unknown command) as one ``error:`` line, exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as err:  # 'labelaudit' alone: the help
+            err.show()
+            sys.exit(0)
+        except click_errors.ClickException as err:
+            ctx = getattr(err, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if isinstance(err, click_errors.UsageError) and ctx else ""
+            message = " ".join(err.format_message().split())
+            sys.stderr.write(f"error: {message}{hint}\n")
+            sys.exit(err.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="labelaudit",
+    cls=_OneLineErrors,
     help="Find wrong labels in classification datasets, review them, and fix them.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -91,6 +114,26 @@ def _allowed_options() -> dict[str, set[str]]:
     return out
 
 
+def _check_config_values(ctx: typer.Context, path: Path, default_map: dict[str, dict[str, Any]]) -> None:
+    """Every value from the options file converted as its flag would be; a bad one names the file and the key."""
+    commands = getattr(typer.main.get_command(app), "commands", {})
+    for command, values in default_map.items():
+        params = {p.name: p for p in commands[command].params}
+        for name, value in values.items():
+            param = params[name]
+            try:
+                if hasattr(param, "get_runtime_param"):  # typer's own conversion, as for the flag
+                    param.get_runtime_param().coerce(value, param=param, ctx=ctx)
+                elif hasattr(param, "type_cast_value"):
+                    param.type_cast_value(ctx, value)
+            except click_errors.BadParameter as err:
+                key = name.replace("_", "-")
+                raise ConfigError(
+                    f"{path}: {command} option '{key}' = {value!r} is not valid ({' '.join(err.message.split())}); "
+                    "fix the options file or override it with the flag"
+                ) from None
+
+
 @app.callback()
 def main_callback(
     ctx: typer.Context,
@@ -114,6 +157,7 @@ def main_callback(
         path, data = load_config(config, Path.cwd())
         if path is not None and data:
             ctx.default_map = to_default_map(path, data, _allowed_options())
+            _check_config_values(ctx, path, ctx.default_map)
         ctx.meta["config_file"] = str(path) if path is not None and data else None
     except LabelAuditError as err:
         _fail(err)
@@ -294,6 +338,8 @@ def scan(
 
     stdout, stderr = make_consoles()
     try:
+        if top < 0:
+            raise ConfigError(f"--top must be 0 or more (got {top})")
         crowd_features = None
         if (item or annotator) and features and Path(features).is_file():
             crowd_features, features = Path(features), None
@@ -363,7 +409,7 @@ def scan(
                 break
             continue
         worst = max(worst, audit.exit_code)
-        _append_step_summary(audit)
+        _append_step_summary(audit, stderr)
         lab = audit.summary["checks"]["label"]
         reports.append(
             {
@@ -397,8 +443,8 @@ def scan(
     raise typer.Exit(worst)
 
 
-def _append_step_summary(audit: Any) -> None:
-    """Append the Markdown summary to $GITHUB_STEP_SUMMARY when GitHub Actions sets it."""
+def _append_step_summary(audit: Any, console: Any) -> None:
+    """Append the Markdown summary to $GITHUB_STEP_SUMMARY when GitHub Actions sets it (a warning if it cannot)."""
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
@@ -406,8 +452,17 @@ def _append_step_summary(audit: Any) -> None:
     from labelaudit.report.markdown import fit_step_summary
 
     ctx = report_context(audit, ReportFormat.markdown)
-    with open(target, "a", encoding="utf-8") as fh:
-        fh.write(fit_step_summary(ctx) + "\n")
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(fit_step_summary(ctx) + "\n")
+    except OSError as err:
+        console.print(
+            f"warning: could not append the summary to GITHUB_STEP_SUMMARY={target} ({err.strerror}); "
+            "the audit itself is complete",
+            markup=False,
+            highlight=False,
+            style="yellow",
+        )
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -517,7 +572,7 @@ def report(
 
             with atomic_file(junit, force=force, inputs=inputs) as tmp:
                 tmp.write_text(render_junit(ctx), encoding="utf-8")
-        _append_step_summary(aud)
+        _append_step_summary(aud, stderr)
     except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place
         _fail(err)
     if gate or thresholds is not None:

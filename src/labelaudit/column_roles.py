@@ -91,6 +91,23 @@ def pick_id_column(table: pa.Table, candidates: list[str]) -> str | None:
     return None
 
 
+def duplicate_ids(values: pa.ChunkedArray | pa.Array) -> str | None:
+    """``"'r4' (rows 4 and 9), 'r7' (rows 7 and 8)"`` for the first duplicated ids, or None when all are unique."""
+    col = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    if pc.count_distinct(col, mode="all").as_py() == len(col):
+        return None
+    import pandas as pd
+
+    s = pd.Series(col.to_pylist(), dtype=object)
+    dup = s[s.duplicated(keep=False)]
+    shown = []
+    for value, rows in list(dup.groupby(dup.astype(str), sort=False).groups.items())[:3]:
+        idx = [int(r) for r in rows[:3]]
+        shown.append(f"{value[:40]!r} (rows {', '.join(map(str, idx))}{', ...' if len(rows) > 3 else ''})")
+    more = dup.astype(str).nunique() - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
 def feature_warnings(facts: list[ColumnFacts]) -> list[str]:
     """Columns that are probably a mistake as features, each with the flag that fixes it."""
     out = []

@@ -357,6 +357,22 @@ def _auto_roles(plan: ColumnPlan, table: pa.Table) -> tuple[ColumnPlan, list[str
     return plan, notes
 
 
+def _unusable_id_columns(table: pa.Table, columns: list[str]) -> list[str]:
+    """Warnings for id-named columns that could not be the row id because their values repeat."""
+    from labelaudit.column_roles import duplicate_ids, looks_like_id_name
+
+    out = []
+    for name in columns:
+        if looks_like_id_name(name):
+            dups = duplicate_ids(table.column(name))
+            if dups:
+                out.append(
+                    f"column '{name}' is named like a row id but its values repeat ({dups}): it is used as a "
+                    f"feature, not as the id; give every row its own id, or leave it out with --features"
+                )
+    return out
+
+
 def _feature_warnings(table: pa.Table, columns: list[str]) -> list[str]:
     from labelaudit.column_roles import column_facts, feature_warnings
 
@@ -400,6 +416,17 @@ def build_dataset(
             notes.append(note)
             rep.info(note)
     warnings = _feature_warnings(table, plan.features) if plan.text is None else []
+    if id_column is not None:
+        from labelaudit.column_roles import duplicate_ids
+
+        dups = duplicate_ids(table.column(id_column))
+        if dups:
+            raise SchemaError(
+                f"--id column '{id_column}' has duplicate values: {dups}; a review decision for one id would "
+                "apply to the wrong row: give every row its own id, or drop --id"
+            )
+    elif plan.id is None:
+        warnings.extend(_unusable_id_columns(table, plan.features))
     if labels_file is not None:
         raw = read_labels_file(labels_file, encoding=encoding)
         if len(raw) != n:

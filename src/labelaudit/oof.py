@@ -47,10 +47,12 @@ def check_assessable(ds: Dataset, folds: int) -> list[int]:
     rare = rare_classes(ds, folds)
     ok = [ds.class_names[c] for c in range(ds.n_classes) if c not in rare]
     if len(ok) < 2:
-        counts = ", ".join(f"{ds.class_names[c]!r}: {n}" for c, n in enumerate(ds.class_counts))
+        from labelaudit.messages import listing, short
+
+        counts = listing((f"{short(ds.class_names[c])}: {n}" for c, n in enumerate(ds.class_counts)), quote=False)
         raise SchemaError(
-            f"only {len(ok)} class has at least {folds} labeled rows ({counts}); an audit needs two such "
-            "classes: add rows or lower --folds"
+            f"{len(ok)} of {ds.n_classes} classes have at least {folds} labeled rows ({counts}); an audit needs two "
+            "such classes: add rows or lower --folds"
         )
     return rare
 
@@ -147,8 +149,7 @@ def out_of_fold(
     runner = Parallel(n_jobs=n_jobs, return_as="generator", prefer="processes")
     try:
         results = runner(
-            delayed(fit_predict_fold)(est, fs.X, ds.labels, train, pred, K)
-            for (_, est, train, pred, _) in tasks
+            delayed(fit_predict_fold)(est, fs.X, ds.labels, train, pred, K) for (_, est, train, pred, _) in tasks
         )
         for done, ((f, _, _, _, n_test), (proba, secs, warns)) in enumerate(zip(tasks, results, strict=True), 1):
             test = np.flatnonzero(fold == f)

@@ -34,9 +34,15 @@ def load_pred_probs(path: Path, n_rows: int, class_names: list[Any]) -> tuple[np
             order = [names.index(w) for w in wanted]
             arr = arr[:, order]
             notes.append(f"{path.name}: columns matched to classes by name")
+        elif names == [str(i) for i in range(k)]:
+            notes.append(f"{path.name}: columns 0..{k - 1} taken as the classes in sorted order")
         else:
-            notes.append(
-                f"{path.name}: column names {names[:5]} are not the class names; columns taken in sorted class order"
+            unknown = [n for n in names if n not in wanted]
+            absent = [w for w in wanted if w not in names]
+            raise InputError(
+                f"{path.name}: columns {', '.join(repr(n[:40]) for n in unknown[:5])} are not class names "
+                f"(missing: {', '.join(repr(a[:40]) for a in absent[:5])}); name one column after each class "
+                "(or 0..K-1 for sorted class order), or give an NPY in sorted class order"
             )
     else:
         notes.append(f"{path.name}: NPY columns taken in sorted class order ({', '.join(map(str, class_names[:10]))})")

@@ -203,8 +203,11 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
     """Checks, issues table, summary, gates and manifest: shared by the in-memory and streaming scans."""
     ds, pred_probs, rare, streamed = m.ds, m.pred_probs, m.rare, m.streamed
     if rare:
-        names = ", ".join(f"{ds.class_names[c]!r}" for c in rare)
-        rep.warning(f"classes with fewer than {opts.folds} rows are not assessed: {names}")
+        from labelaudit.messages import listing
+
+        rep.warning(
+            f"classes with fewer than {opts.folds} rows are not assessed: {listing(ds.class_names[c] for c in rare)}"
+        )
     results, skipped, knn_info = _run_checks(ds, pred_probs, rare, m.pp_list, opts, rep, timer, streamed)
     label_res = results.pop("_label_result")
     issues = _issues_frame(ds, label_res, results)

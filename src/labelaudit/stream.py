@@ -521,6 +521,14 @@ def stream_out_of_fold(
     n = int(sum(rows_per_piece))
     if col_sum is None or n == 0:
         raise InputError(f"{path} has no data rows")
+    if spec.id_column and ids:
+        from labelaudit.column_roles import duplicate_ids
+
+        dups = duplicate_ids(pa.chunked_array([c for r in ids for c in r.chunks]))
+        if dups:
+            raise SchemaError(
+                f"--id column '{spec.id_column}' has duplicate values: {dups}; give every row its own id, or drop --id"
+            )
     # pieces whose row count was unknown (CSV, NPY) get it now
     offsets = np.concatenate([[0], np.cumsum(rows_per_piece)[:-1]])
     pieces = [

@@ -146,6 +146,7 @@ class TableSource:
         raise InputError(f"{self.path}: the {self.format} format holds arrays, not columns")
 
     def _read_csv(self, cols: list[str]) -> pa.Table:
+        check_csv_rows(self.path, self.delimiter or ",", self.encoding, len(self.columns))
         try:
             df = pd.read_csv(
                 self.path,
@@ -160,6 +161,48 @@ class TableSource:
         except (pd.errors.ParserError, ValueError) as err:
             raise InputError(f"{self.path}: cannot parse as delimited text ({_short(err)})") from None
         return pa.Table.from_pandas(df[cols], preserve_index=False)
+
+
+def check_csv_rows(path: Path, delimiter: str, encoding: str, n_columns: int) -> None:
+    """Every row has as many fields as the header: a ragged row is an error, not silently cut or padded.
+
+    (pandas drops a row's extra fields when only some columns are read, and pads short rows with
+    missing values; both hide a broken export.) One streaming pass of pyarrow's CSV parser, which
+    honours quoted delimiters and newlines.
+    """
+    import pyarrow.csv as pacsv
+
+    bad: list[tuple[int, str]] = []
+
+    def on_bad_row(row) -> str:
+        bad.append((row.actual_columns, row.text))
+        return "error"
+
+    # the fast multi-threaded parse first; a row it calls bad is confirmed honouring quoted newlines
+    for newlines in (False, True):
+        bad.clear()
+        try:
+            pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(encoding=encoding),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, newlines_in_values=newlines, invalid_row_handler=on_bad_row
+                ),
+                convert_options=pacsv.ConvertOptions(include_columns=[]),
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError, LookupError) as err:
+            if not bad:
+                if isinstance(err, pa.ArrowInvalid) and "CSV parse error" in str(err):
+                    raise InputError(f"{path}: cannot parse as delimited text ({_short(err)})") from None
+                return  # encoding and other problems are reported by the reader itself
+        if not bad:
+            return
+    if bad:
+        fields, text = bad[0]
+        raise InputError(
+            f"{path}: a row has {fields} fields but the header has {n_columns} ({text[:80]!r}); fix the export "
+            "(a stray delimiter, or a value that needs quotes)"
+        )
 
 
 def _short(err: BaseException) -> str:
@@ -213,6 +256,17 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     )
 
 
+def _no_duplicate_columns(path: Path, names: list[str]) -> None:
+    """Two columns with one name would be renamed or mixed up somewhere on the way: refuse them."""
+    seen: set[str] = set()
+    dups = [n for n in names if n in seen or seen.add(n)]
+    if dups:
+        shown = ", ".join(repr(d[:40]) for d in dict.fromkeys(dups))
+        raise InputError(
+            f"{path.name} has duplicate column names ({shown}); give every column its own name before auditing"
+        )
+
+
 def open_table(path: Path, *, encoding: str | None = None) -> TableSource:
     """Open a data file and read its schema (columns) without reading the data."""
     path = Path(path)
@@ -227,6 +281,8 @@ def open_table(path: Path, *, encoding: str | None = None) -> TableSource:
             raise _decode_error(path, err, enc) from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
             raise InputError(f"{path}: cannot parse as delimited text ({_short(err)})") from None
+        raw = pd.read_csv(path, sep=delim, nrows=1, header=None, dtype=str, keep_default_na=False, encoding=enc)
+        _no_duplicate_columns(path, [str(c) for c in raw.iloc[0]] if len(raw) else [])
         return TableSource(path, fmt, [str(c) for c in header.columns], encoding=enc, delimiter=delim)
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -237,6 +293,7 @@ def open_table(path: Path, *, encoding: str | None = None) -> TableSource:
             raise InputError(
                 f"{path} is not a readable Parquet file ({_short(err)}); check that it was written completely"
             ) from None
+        _no_duplicate_columns(path, list(schema.names))
         return TableSource(path, fmt, list(schema.names), arrow_schema=schema)
     if fmt == "arrow":
         import pyarrow.ipc as ipc
@@ -248,6 +305,7 @@ def open_table(path: Path, *, encoding: str | None = None) -> TableSource:
             raise InputError(
                 f"{path} is not a readable Feather/Arrow IPC file ({_short(err)}); check that it was written completely"
             ) from None
+        _no_duplicate_columns(path, list(schema.names))
         return TableSource(path, fmt, list(schema.names), arrow_schema=schema)
     if fmt == "jsonl":
         table = _read_jsonl(path)

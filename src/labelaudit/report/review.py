@@ -41,7 +41,8 @@ def render_review_csv(ctx: dict[str, Any], id_name: str) -> str:
         rec["decision"] = ""
         for k, v in item.get("data", {}).items():
             rec.setdefault(f"data_{k}" if k in rec else k, v)
-        rows.append({k: csv_cell(v) for k, v in rec.items()})
+        # column names come from the data too: a header cell can run as a formula as well
+        rows.append({csv_cell(k): csv_cell(v) for k, v in rec.items()})
     cols = [id_name, "row", "given_label", "suggested_label", "label_quality", "suggested_probability", "reason"]
     frame = pd.DataFrame(rows)
     if frame.empty:
