@@ -89,9 +89,11 @@ def _candidates(audit: Audit, checks: tuple[str, ...]) -> tuple[dict[int, str], 
     other_rows: dict[int, str] = {}
     for check in checks:
         if check == "label":
-            for r in np.flatnonzero(iss["is_label_issue"].to_numpy()):
-                quality, suggested = iss["label_quality"].iat[r], iss["suggested_label"].iat[r]
-                label_rows[int(r)] = f"label issue: quality {quality:.3g}, suggested {suggested!r}"
+            rows = np.flatnonzero(iss["is_label_issue"].to_numpy(dtype=bool))
+            quality = iss["label_quality"].to_numpy(dtype=np.float64)[rows]
+            suggested = iss["suggested_label"].to_numpy(dtype=object)[rows]
+            for r, q, s in zip(rows.tolist(), quality.tolist(), suggested.tolist(), strict=True):
+                label_rows[r] = f"label issue: quality {q:.3g}, suggested {s!r}"
             continue
         col = f"is_{check}_issue"
         if col not in iss.columns:
@@ -107,8 +109,8 @@ def _candidates(audit: Audit, checks: tuple[str, ...]) -> tuple[dict[int, str], 
                 for r in order["row"].iloc[1:]:
                     other_rows.setdefault(int(r), f"near duplicate of row {keep} (set {sid})")
             continue
-        for r in np.flatnonzero(iss[col].to_numpy()):
-            other_rows.setdefault(int(r), f"{check} issue")
+        for r in np.flatnonzero(iss[col].to_numpy(dtype=bool)).tolist():
+            other_rows.setdefault(r, f"{check} issue")
     return label_rows, other_rows
 
 
@@ -203,22 +205,29 @@ def _apply_undecided(plan: Plan, decisions: dict[int, str], undecided: str) -> N
 def _apply_caps(plan: Plan, audit: Audit, fraction: float) -> None:
     """Per class: remove at most ``fraction`` of its rows (and never all); the worst-quality rows go first."""
     t = plan.table
-    quality = audit.issues["label_quality"].fillna(1.0).to_numpy()
-    leaving = t["action"].isin(["drop", "relabel"]).to_numpy()
-    given = t["old_label"]
-    for cls in audit.class_names:
-        in_class = (given == cls).to_numpy()
+    quality = audit.issues["label_quality"].fillna(1.0).to_numpy(dtype=np.float64)
+    act = t["action"].to_numpy(dtype=object, copy=True)
+    why = t["reason"].to_numpy(dtype=object, copy=True)
+    new_label = t["new_label"].to_numpy(dtype=object, copy=True)
+    leaving = np.isin(act, ["drop", "relabel"])
+    given = t["old_label"].to_numpy(dtype=object)
+    codes = pd.Series(given, dtype=object).map({c: i for i, c in enumerate(audit.class_names)})
+    codes = codes.fillna(-1).to_numpy(dtype=np.int64)
+    suffix = f"; kept: class cap --max-class-fraction {fraction:g} reached"
+    for c, cls in enumerate(audit.class_names):
+        in_class = codes == c
         count = int(in_class.sum())
         allowed = min(int(np.floor(fraction * count)), count - 1)
         rows = np.flatnonzero(in_class & leaving)
         if len(rows) <= allowed:
             continue
         order = rows[np.lexsort((rows, quality[rows]))]  # worst quality first
-        for r in order[max(allowed, 0) :]:
-            t.at[r, "reason"] = f"{t.at[r, 'reason']}; kept: class cap --max-class-fraction {fraction:g} reached"
-            t.at[r, "action"] = "keep"
-            t.at[r, "new_label"] = t.at[r, "old_label"]
+        kept = order[max(allowed, 0) :]
+        why[kept] = why[kept] + suffix
+        act[kept] = "keep"
+        new_label[kept] = given[kept]
         plan.capped_classes.append(cls)
+    t["action"], t["reason"], t["new_label"] = act, why, new_label
     if plan.capped_classes:
         names = ", ".join(map(repr, plan.capped_classes))
         plan.warnings.append(

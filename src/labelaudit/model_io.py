@@ -27,8 +27,25 @@ SKOPS_FILE = "model.skops"
 PREDICTIONS = "predictions.parquet"
 COMPARISON = "comparison.json"
 MODEL_SCHEMA = "labelaudit.model/1"
-#: skops loads only types from these packages
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+#: the types (beyond skops' own defaults) that the scikit-learn models labelaudit saves consist of, by exact
+#: name: a prefix such as "builtins." would let a crafted file call ``builtins.exec`` while loading
+TRUSTED_TYPES = frozenset(
+    {
+        "functools.partial",
+        "numpy.dtype",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.metrics._dist_metrics.ManhattanDistance64",
+        "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.tree._tree.Tree",
+        "sklearn.utils._bunch.Bunch",
+        "sklearn.utils.validation.check_array",
+    }
+)
 
 
 def _versions() -> dict[str, str]:
@@ -133,11 +150,20 @@ def load_model(path: str | Path):
     if meta["weights"] == SKOPS_FILE:
         import skops.io as sio
 
-        untrusted = sio.get_untrusted_types(file=path / SKOPS_FILE)
-        bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+        try:
+            untrusted = sio.get_untrusted_types(file=path / SKOPS_FILE)
+        except Exception as err:  # noqa: BLE001 - any damage to the zip or its schema
+            raise AuditFormatError(
+                f"{path / SKOPS_FILE} is not a readable skops file ({err}); re-run retrain"
+            ) from None
+        bad = sorted(t for t in untrusted if t not in TRUSTED_TYPES)
         if bad:
-            raise AuditFormatError(f"{path / SKOPS_FILE} holds types outside scikit-learn: {', '.join(bad)}")
-        return sio.load(path / SKOPS_FILE, trusted=untrusted)
+            raise AuditFormatError(
+                f"{path / SKOPS_FILE} holds types labelaudit does not trust ({', '.join(bad)[:300]}); it was not "
+                "loaded, since loading them could run code: load only model directories 'labelaudit retrain --out' "
+                "wrote"
+            )
+        return sio.load(path / SKOPS_FILE, trusted=sorted(untrusted))
     try:
         import torch
     except ImportError:
