@@ -154,7 +154,7 @@ def load_audit(path: Path) -> Audit:
         raise AuditFormatError(f"{path / MANIFEST} is not valid JSON ({err}); re-run 'labelaudit scan'") from None
     if not isinstance(manifest, dict):
         raise AuditFormatError(
-            f"{path / MANIFEST} holds a JSON {type(manifest).__name__}, not an audit manifest; re-run 'labelaudit scan'"
+            f"{path / MANIFEST} holds a JSON {_json_kind(manifest)}, not an audit manifest; re-run 'labelaudit scan'"
         )
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
@@ -248,6 +248,12 @@ def _check_arrays(path: Path, manifest: dict[str, Any], issues: pd.DataFrame, pr
             f"{path / PRED_PROBS} has shape {pred_probs.shape} ({pred_probs.dtype}), expected ({rows}, {k}) floats; "
             "re-run 'labelaudit scan'"
         )
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "list", str: "string", bool: "boolean"}.get(type(value), "number")
 
 
 def _first_line(err: BaseException) -> str:

@@ -28,6 +28,7 @@ EXIT_CODES_HELP = (
 )
 ISSUES_URL = "https://github.com/labelaudit/labelaudit/issues"
 
+
 class _OneLineErrors(TyperGroup):
     """Usage errors (a bad option value, a missing argument, an unknown command) as one ``error:`` line, exit 2."""
 
@@ -524,7 +525,9 @@ def report(
         fmt = _enum(ReportFormat, format, "--format")
         if top is not None and top < 0:
             raise ConfigError(f"--top must be 0 or more (got {top})")
-        inputs = [audit, data, truth]
+        thresholds = parse_fail_above(fail_above) if fail_above else None
+        aud = load_audit(audit)
+        inputs = [audit, data, truth, *aud.input_paths()]
         cfg = (
             output.with_name(output.stem + ".label_config.xml")
             if output is not None and fmt is ReportFormat.label_studio
@@ -533,8 +536,6 @@ def report(
         for target in (output, junit, cfg):
             if target is not None:
                 check_writable(target, force=force, what="output file", inputs=inputs)
-        thresholds = parse_fail_above(fail_above) if fail_above else None
-        aud = load_audit(audit)
         ctx = report_context(aud, fmt, top=top, data=data)
         exit_code = aud.exit_code if gate else EXIT_OK
         if thresholds is not None:

@@ -213,6 +213,13 @@ def _short(err: BaseException) -> str:
 def _read_jsonl(path: Path) -> pa.Table:
     import pyarrow.json as pajson
 
+    # pyarrow 26 crashes the process (SIGSEGV) on a file whose first value is not an object (``null``):
+    # look before handing it over
+    with open(path, "rb") as fh:
+        head = fh.read(65536).lstrip()
+    if head and not head.startswith(b"{"):
+        kind = "a JSON array (a .json file, not JSON Lines)" if head.startswith(b"[") else "not a JSON object"
+        raise InputError(f"{path}: the first line is {kind}; write one JSON object per line ({{\"col\": value}})")
     try:
         return pajson.read_json(path)
     except pa.ArrowInvalid as err:
