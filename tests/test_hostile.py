@@ -483,6 +483,7 @@ def test_noreplace_rename_refuses_an_existing_target(tmp_path):
 # --- stale temporary files after SIGKILL ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_killed_scan_leaves_a_temp_folder_that_the_next_run_removes(tmp_path):
     rng = np.random.default_rng(0)
     n = 150_000
@@ -577,7 +578,7 @@ def test_a_crafted_skops_model_is_refused_and_runs_nothing(tmp_path):
 
 # --- fuzz: malformed files never crash --------------------------------------------------------------
 
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=5),
     lambda inner: (

@@ -145,6 +145,7 @@ def test_flags_pick_one_strategy_saved_with_metadata_and_predictions(runner, noi
 
 
 @needs_torch
+@pytest.mark.slow
 def test_rounds_terminate_and_report_the_flagged_set_changes(noisy_digits):
     from labelaudit.audit import load_audit
     from labelaudit.retrain import retrain
