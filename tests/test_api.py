@@ -57,7 +57,9 @@ def test_manifest_records_versions_hash_params_timings(parquet_file):
     assert len(m["input"]["sha256"]) == 64 and m["input"]["rows"] == 240
     assert m["options"]["seed"] == 3 and m["options"]["fail_above"] == {"label": 0.5}
     assert {"read", "oof", "knn", "check:label"} <= set(m["timings"])
-    assert m["summary"]["checks"]["label"]["estimator"].startswith("cleanlab.filter.find_label_issues")
+    label = m["summary"]["checks"]["label"]
+    assert label["flag_size"] == "auto" and label["estimator"].startswith("the estimated number of label errors")
+    assert label["estimated_errors"]["interval95"][0] <= label["estimated_errors"]["estimate"]
     assert m["exit_code"] == 0 and m["gates"]["passed"] is True
 
 

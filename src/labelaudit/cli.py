@@ -314,6 +314,14 @@ def scan(
             "(labelaudit[dask]).",
         ),
     ] = None,
+    flag_size: Annotated[
+        str,
+        typer.Option(
+            "--flag-size",
+            help="How many rows the label check flags: auto (the estimated number of label errors), conservative "
+            "(cleanlab's prune_by_noise_rate: fewer, more precise), a number of rows (500) or a rate (0.05).",
+        ),
+    ] = "auto",
     strict: Annotated[
         bool,
         typer.Option(
@@ -373,6 +381,7 @@ def scan(
             batch_rows=batch_rows,
             device=device,
             dask=dask,
+            flag_size=flag_size,
             strict=strict,
         )
         dirs = _audit_dirs(data, out)

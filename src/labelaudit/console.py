@@ -80,6 +80,22 @@ class ProgressPrinter:
             self.console.print(Text(f"{self.prefix}{ev.message} …", style="dim"))
 
 
+def error_estimate_text(lab: dict[str, Any]) -> str:
+    """``195 (95 % 169-222): 139 confident + 73 ambiguous disagreements``, and what the flagged set is then."""
+    est = lab["estimated_errors"]
+    lo, hi = est["interval95"]
+    text = (
+        f"{est['estimate']:.0f} (95 % {lo:.0f}–{hi:.0f}): {est['confident_disagreements']} confident + "
+        f"{est['ambiguous_disagreements']} ambiguous disagreements"
+    )
+    flagged = lab["count"]
+    if flagged < lo:
+        text += f"; the {flagged} flagged rows are a floor (--flag-size {lab.get('flag_size', 'auto')})"
+    elif flagged > hi:
+        text += f"; the {flagged} flagged rows are a ceiling (--flag-size {lab.get('flag_size', 'auto')})"
+    return text
+
+
 def p_value_text(p: float) -> str:
     """``p = 0.031``; a p-value that underflowed to 0 is ``p < 1e-300``, not ``p = 0``."""
     return "p < 1e-300" if p < 1e-300 else f"p = {p:.3g}"
@@ -115,11 +131,12 @@ def render_summary(console: Console, manifest: dict[str, Any], audit_path: str |
         "assessed", f"{s['assessed_rows']} rows" + (f"  [yellow]not assessed: {'; '.join(extra)}[/]" if extra else "")
     )
     lab = s["checks"]["label"]
-    lines.add_row(
-        "label issues",
-        f"[bold]{lab['count']}[/] ({_pct(lab['rate'])} of assessed rows); "
-        f"estimated noise rate {_pct(lab['estimated_noise_rate'])}",
-    )
+    lines.add_row("label issues", f"[bold]{lab['count']}[/] ({_pct(lab['rate'])} of assessed rows)")
+    est = lab.get("estimated_errors")
+    if est:
+        lines.add_row("estimated errors", Text(error_estimate_text(lab)))
+    else:
+        lines.add_row("estimated noise", _pct(lab["estimated_noise_rate"]))
     for name, c in s["checks"].items():
         if name == "label":
             continue

@@ -1,61 +1,113 @@
-"""Label issues with cleanlab's confident learning.
+"""Label issues: how many label errors there are, which rows are flagged, and how they rank.
 
-* ``label_quality``: ``cleanlab.rank.get_label_quality_scores`` (self-confidence), in [0, 1],
-  LOWER = more likely wrong. With several pred_probs: ``get_label_quality_ensemble_scores``.
-* ``is_label_issue``: ``cleanlab.filter.find_label_issues(filter_by="prune_by_noise_rate")`` on the
-  (mean) pred_probs, plus -- on small data, see :func:`majority_rule_applies` -- rows where another
-  class holds over half the probability. This defines the label-issue rate that ``--fail-above`` gates.
-* ``estimated_noise_rate``: off-diagonal mass of the calibrated confident joint.
+One rule for every path (in memory, streamed, on Dask, from ``--pred-probs``):
 
-Rows with a missing label and rows of classes with fewer rows than folds are not assessed:
-their score is NaN and they are never flagged.
+* ``label_quality``: cleanlab's self-confidence (the probability of the given label), in [0, 1],
+  LOWER = more likely wrong. The ranking.
+* **How many errors** (:func:`estimate_errors`): every *confident* disagreement counts as an error —
+  another class j has at least its confident threshold t_j (cleanlab's per-class threshold, the mean
+  self-confidence of class j), as confident learning counts them — and every *ambiguous* disagreement
+  (the most likely class is another one, but none clears its threshold) counts by the odds of the
+  model's preferred class against the given label, ``p_max / (p_max + p_given)``: a half when the
+  two are tied, nearly one when the model is sure. Confident learning alone counts only the first
+  kind, and real human errors sit mostly on ambiguous examples: on CIFAR-10N (real Mechanical Turk
+  mistakes) 43-80 % of the ambiguous disagreements were errors, and cleanlab's default flagged about
+  60 % as many rows as there were errors. With a 95 % interval (a bootstrap over rows of the whole
+  estimate, thresholds recomputed, plus the Bernoulli variance of the ambiguous rows).
+* **Which rows** (``--flag-size``): ``auto`` flags the estimated number of rows with the lowest label
+  quality; ``conservative`` is cleanlab's ``find_label_issues(filter_by="prune_by_noise_rate")``
+  (precise, flags fewer); a number of rows or a rate flags that many by rank.
+
+Rows with a missing label and rows of classes with fewer rows than folds are not assessed: their
+score is NaN and they are never flagged or counted.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from labelaudit.checks import CheckResult
-
-LABEL_ISSUE_ESTIMATOR = "cleanlab.filter.find_label_issues(filter_by='prune_by_noise_rate')"
-MAJORITY_RULE = "or another class with probability > 0.5"
-#: a row is also flagged when one other class holds more than this share of its out-of-fold probability.
-#: Confident learning's flagged-set size is conservative with small data and weak models (benchmark
-#: recall 0.75 at precision 0.90); adding rows whose model majority names another class raised the
-#: tabular mean F1 from 0.800 to 0.843 (chosen on wine + digits, confirmed on iris + breast_cancer;
-#: see the README's detection benchmark)
-OTHER_CLASS_MAJORITY = 0.5
-#: ... but only while the classes are small. With many rows per class the confident joint is well
-#: estimated and the rule adds mostly ambiguous rows: measured on make_classification data with 10 %
-#: noise (labelaudit defaults, 2 seeds, 20 and 128 features), its F1 change was +0.011 / +0.001 / +0.014
-#: at 100 / 200 / 300 rows per class and -0.010 / -0.016 / -0.025 at 500 / 1 000 / 3 000; -0.003 on the
-#: CIFAR-10 ensemble (5 000 per class) and -0.002 precision at 100 000 x 128 (10 000 per class)
-MAJORITY_RULE_MAX_ROWS_PER_CLASS = 400
-
-
-def majority_rule_applies(labels: np.ndarray, assessable: np.ndarray) -> bool:
-    """Whether the other-class-majority rule joins confident learning: under 400 assessed rows per class."""
-    assessed = labels[assessable]
-    classes = np.unique(assessed).size
-    return classes > 0 and assessed.size / classes < MAJORITY_RULE_MAX_ROWS_PER_CLASS
-
-
-def estimator_name(majority: bool, base: str = LABEL_ISSUE_ESTIMATOR) -> str:
-    return f"{base}, {MAJORITY_RULE}" if majority else base
-
-
-def other_class_majority(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
-    """Rows whose most likely *other* class has more than :data:`OTHER_CLASS_MAJORITY` probability."""
-    other = np.array(pred_probs, dtype=np.float64, copy=True)
-    ok = labels >= 0
-    other[np.flatnonzero(ok), labels[ok]] = -1.0
-    return ok & (other.max(axis=1) > OTHER_CLASS_MAJORITY)
-
+from labelaudit.errors import ConfigError
 
 QUALITY_METHOD = "self_confidence"
+#: resamples of the error-count bootstrap, and the rows it resamples at most (larger sets: a subsample, the
+#: spread scaled back by sqrt(subsample / rows))
+BOOTSTRAP_RESAMPLES = 100
+BOOTSTRAP_MAX_ROWS = 100_000
+#: rows processed at a time (memory-mapped pred_probs are never read whole)
+CHUNK_ROWS = 262_144
+FLAG_RULES = {
+    "auto": "the estimated number of label errors, by label quality",
+    "conservative": "cleanlab.filter.find_label_issues(filter_by='prune_by_noise_rate')",
+    "count": "a given number of rows, by label quality",
+    "rate": "a given share of the assessed rows, by label quality",
+}
+
+
+@dataclass(frozen=True)
+class FlagSize:
+    """How many rows to flag: ``auto``, ``conservative``, a number of rows or a rate (share of assessed rows)."""
+
+    mode: str = "auto"
+    value: float | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> FlagSize:
+        if isinstance(value, FlagSize):
+            return value
+        text = str(value).strip().lower()
+        if text in ("auto", "conservative"):
+            return cls(text)
+        try:
+            if text.endswith("%"):
+                rate = float(text[:-1]) / 100
+            elif text.isdigit():
+                return cls("count", float(int(text)))
+            else:
+                rate = float(text)
+        except ValueError:
+            raise ConfigError(
+                f"--flag-size must be auto, conservative, a number of rows (500) or a rate (0.05 or 5%) (got '{value}')"
+            ) from None
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigError(f"--flag-size rate must be between 0 and 1 (got {rate:g}); 5 % is 0.05")
+        return cls("rate", rate)
+
+    def to_json(self) -> str:
+        if self.mode == "count":
+            return str(int(self.value or 0))
+        if self.mode == "rate":
+            return f"{self.value:g}"
+        return self.mode
+
+
+@dataclass(frozen=True)
+class ErrorEstimate:
+    """The estimated number of label errors among the assessed rows, and what it is made of."""
+
+    estimate: float
+    low: float
+    high: float
+    confident: int
+    """Rows another class claims confidently (what confident learning counts)."""
+    ambiguous: int
+    """Rows whose most likely class is another one, none confidently."""
+    assessed: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "estimate": round(self.estimate, 1),
+            "interval95": [round(self.low, 1), round(self.high, 1)],
+            "rate": round(self.estimate / self.assessed, 6) if self.assessed else 0.0,
+            "confident_disagreements": self.confident,
+            "ambiguous_disagreements": self.ambiguous,
+            "method": "confident disagreements + odds-weighted ambiguous disagreements; 95 % bootstrap over rows",
+        }
 
 
 @dataclass
@@ -64,11 +116,103 @@ class LabelResult:
     suggested: np.ndarray
     """Code of the most likely class per row."""
     assessable: np.ndarray
-    confident_joint: np.ndarray
-    """K x K calibrated joint counts of (given, true) labels over assessed rows."""
-    estimated_noise_rate: float
+    errors: ErrorEstimate
     warnings: list[str] = field(default_factory=list)
     """cleanlab's warnings, passed on to the progress callback instead of Python's warning system."""
+
+    @property
+    def estimated_noise_rate(self) -> float:
+        return self.errors.estimate / self.errors.assessed if self.errors.assessed else 0.0
+
+
+def assessable_rows(labels: np.ndarray, rare: list[int]) -> np.ndarray:
+    return (labels >= 0) & ~np.isin(labels, rare)
+
+
+def confident_thresholds(labels: np.ndarray, pred_probs: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Per class j: the mean probability of j over the rows labelled j (cleanlab's confident threshold)."""
+    k = pred_probs.shape[1]
+    sums = np.zeros(k)
+    counts = np.zeros(k)
+    for start in range(0, len(labels), CHUNK_ROWS):
+        y = labels[start : start + CHUNK_ROWS]
+        ok = y >= 0
+        pp = np.asarray(pred_probs[start : start + CHUNK_ROWS][ok], dtype=np.float64)
+        w = np.ones(int(ok.sum())) if weights is None else weights[start : start + CHUNK_ROWS][ok]
+        sums += np.bincount(y[ok], weights=w * pp[np.arange(len(pp)), y[ok]], minlength=k)
+        counts += np.bincount(y[ok], weights=w, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        th = sums / counts
+    return np.where(counts > 0, th, 1.0)
+
+
+def error_weights(labels: np.ndarray, pred_probs: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: how much it counts as an error (1 confident, odds for ambiguous, 0 agreeing) and which kind."""
+    n = len(labels)
+    e = np.zeros(n, dtype=np.float64)
+    kind = np.zeros(n, dtype=np.int8)  # 0 agreeing, 1 ambiguous, 2 confident
+    for start in range(0, n, CHUNK_ROWS):
+        y = labels[start : start + CHUNK_ROWS]
+        ok = np.flatnonzero(y >= 0)
+        pp = np.asarray(pred_probs[start : start + CHUNK_ROWS][ok], dtype=np.float64)
+        yy = y[ok]
+        given = pp[np.arange(len(ok)), yy]
+        # confident learning's count: of the classes at or above their threshold, the most likely one
+        above = pp >= thresholds[None, :]
+        confident = above.any(axis=1) & (np.where(above, pp, -1.0).argmax(axis=1) != yy)
+        other = pp.copy()
+        other[np.arange(len(ok)), yy] = -1.0
+        top = other.max(axis=1)
+        ambiguous = ~confident & (top > given)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            odds = np.where(top + given > 0, top / (top + given), 0.5)
+        rows = start + ok
+        e[rows] = np.where(confident, 1.0, np.where(ambiguous, odds, 0.0))
+        kind[rows] = np.where(confident, 2, np.where(ambiguous, 1, 0))
+    return e, kind
+
+
+def estimate_errors(
+    labels: np.ndarray, pred_probs: np.ndarray, assessable: np.ndarray, *, seed: int = 0
+) -> ErrorEstimate:
+    """The number of label errors among the assessed rows with a 95 % interval (see the module docstring)."""
+    th = confident_thresholds(labels, pred_probs)  # from every labelled row, as cleanlab
+    e, kind = error_weights(labels, pred_probs, th)
+    e = np.where(assessable, e, 0.0)
+    n_assessed = int(assessable.sum())
+    total = float(e.sum())
+    sd = _bootstrap_sd(labels, pred_probs, assessable, seed)
+    ambiguous = kind == 1
+    bernoulli = float((e[ambiguous & assessable] * (1 - e[ambiguous & assessable])).sum())
+    half = 1.96 * math.sqrt(sd**2 + bernoulli)
+    return ErrorEstimate(
+        estimate=total,
+        low=max(0.0, total - half),
+        high=min(float(n_assessed), total + half),
+        confident=int(((kind == 2) & assessable).sum()),
+        ambiguous=int((ambiguous & assessable).sum()),
+        assessed=n_assessed,
+    )
+
+
+def _bootstrap_sd(labels: np.ndarray, pred_probs: np.ndarray, assessable: np.ndarray, seed: int) -> float:
+    """Spread of the whole estimate (thresholds recomputed) over resamples of the rows."""
+    rng = np.random.default_rng(seed + 7_919)
+    n = len(labels)
+    rows = np.arange(n) if n <= BOOTSTRAP_MAX_ROWS else np.sort(rng.choice(n, BOOTSTRAP_MAX_ROWS, replace=False))
+    m = len(rows)
+    if m < 2:
+        return 0.0
+    y = labels[rows]
+    pp = np.asarray(pred_probs[rows], dtype=np.float64)
+    ok = assessable[rows]
+    estimates = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        counts = np.bincount(rng.integers(0, m, m), minlength=m).astype(np.float64)
+        th = confident_thresholds(y, pp, counts)
+        e, _ = error_weights(y, pp, th)
+        estimates.append(float((counts * e * ok).sum()))
+    return float(np.std(estimates, ddof=1)) * (n / m) * math.sqrt(m / n)
 
 
 def find_label_issues(
@@ -76,56 +220,76 @@ def find_label_issues(
     pred_probs: np.ndarray,
     rare: list[int],
     pred_probs_list: list[np.ndarray] | None = None,
+    *,
+    flag_size: FlagSize | str = "auto",
+    seed: int = 0,
 ) -> LabelResult:
+    """Score, count and flag label issues (``pred_probs``: the combined probabilities when there are several)."""
+    del pred_probs_list  # the members are combined before (labelaudit.ensemble); kept for callers' signature
+    flag_size = FlagSize.parse(flag_size)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = _find(labels, pred_probs, rare, pred_probs_list)
+        result = _find(labels, pred_probs, rare, flag_size, seed)
     # rare classes are handled (not assessed) by labelaudit; cleanlab's note about them is noise
     result.warnings = sorted({str(w.message) for w in caught if "too few examples" not in str(w.message)})
     return result
 
 
-def _find(labels, pred_probs, rare, pred_probs_list) -> LabelResult:
-    from cleanlab.count import compute_confident_joint
-    from cleanlab.filter import find_label_issues as cl_find
-    from cleanlab.rank import get_label_quality_ensemble_scores, get_label_quality_scores
+def label_quality(labels: np.ndarray, pred_probs: np.ndarray, assessable: np.ndarray) -> np.ndarray:
+    """Self-confidence per row, NaN where not assessed (chunked: never the whole of a memory map at once)."""
+    quality = np.full(len(labels), np.nan)
+    for start in range(0, len(labels), CHUNK_ROWS):
+        ok = np.flatnonzero(assessable[start : start + CHUNK_ROWS])
+        pp = np.asarray(pred_probs[start : start + CHUNK_ROWS][ok], dtype=np.float64)
+        quality[start + ok] = pp[np.arange(len(ok)), labels[start + ok]]
+    return quality
 
-    n, k = pred_probs.shape
-    labeled = labels >= 0
-    assessable = labeled & ~np.isin(labels, rare)
-    idx = np.flatnonzero(labeled)
-    y = labels[idx]
-    pp = np.asarray(pred_probs[idx], dtype=np.float64)
-    quality = np.full(n, np.nan)
-    if pred_probs_list and len(pred_probs_list) > 1:
-        quality[idx] = get_label_quality_ensemble_scores(
-            y,
-            [np.asarray(p[idx], dtype=np.float64) for p in pred_probs_list],
-            method=QUALITY_METHOD,
-            verbose=False,
+
+def _by_rank(quality: np.ndarray, n_flag: int) -> np.ndarray:
+    order = np.lexsort((np.arange(len(quality)), np.where(np.isnan(quality), np.inf, quality)))
+    flagged = np.zeros(len(quality), dtype=bool)
+    flagged[order[: max(0, min(n_flag, int((~np.isnan(quality)).sum())))]] = True
+    return flagged
+
+
+def _find(labels, pred_probs, rare, flag_size: FlagSize, seed: int) -> LabelResult:
+    n = len(labels)
+    assessable = assessable_rows(labels, rare)
+    quality = label_quality(labels, pred_probs, assessable)
+    errors = estimate_errors(labels, pred_probs, assessable, seed=seed)
+    if flag_size.mode == "conservative":
+        from cleanlab.filter import find_label_issues as cl_find
+
+        idx = np.flatnonzero(labels >= 0)
+        flagged = np.zeros(n, dtype=bool)
+        flagged[idx] = cl_find(
+            labels[idx],
+            np.asarray(pred_probs[idx], dtype=np.float64),
+            filter_by="prune_by_noise_rate",
+            n_jobs=1,
+            min_examples_per_class=1,
         )
+        flagged &= assessable
     else:
-        quality[idx] = get_label_quality_scores(y, pp, method=QUALITY_METHOD)
-    flagged = np.zeros(n, dtype=bool)
-    flagged[idx] = cl_find(y, pp, filter_by="prune_by_noise_rate", n_jobs=1, min_examples_per_class=1)
-    majority = majority_rule_applies(labels, assessable)
-    if majority:
-        flagged |= other_class_majority(labels, pred_probs)
-    flagged &= assessable
-    quality[~assessable] = np.nan
-    cj = compute_confident_joint(y, pp, calibrate=True)
-    total = cj.sum()
-    noise = float((total - np.trace(cj)) / total) if total > 0 else 0.0
-    suggested = pred_probs.argmax(axis=1)
+        if flag_size.mode == "auto":
+            n_flag = int(round(errors.estimate))
+        elif flag_size.mode == "count":
+            n_flag = int(flag_size.value or 0)
+        else:
+            n_flag = int(round((flag_size.value or 0.0) * errors.assessed))
+        flagged = _by_rank(quality, n_flag)
+    suggested = np.empty(n, dtype=np.int64)
+    for start in range(0, n, CHUNK_ROWS):
+        suggested[start : start + CHUNK_ROWS] = np.asarray(pred_probs[start : start + CHUNK_ROWS]).argmax(axis=1)
     check = CheckResult(
         "label",
         quality,
         flagged,
         {
-            "estimator": estimator_name(majority),
-            "other_class_majority_rule": majority,
+            "estimator": FLAG_RULES[flag_size.mode],
+            "flag_size": flag_size.to_json(),
             "score": f"cleanlab.rank.get_label_quality_scores({QUALITY_METHOD})",
-            "estimated_noise_rate": noise,
+            "estimated_errors": errors.to_json(),
         },
     )
-    return LabelResult(check, suggested, assessable, cj, noise)
+    return LabelResult(check, suggested, assessable, errors)

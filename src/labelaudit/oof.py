@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -35,6 +35,8 @@ class OOFResult:
     """Codes of classes with fewer labeled rows than folds."""
     seconds_per_fold: list[float]
     warnings: list[str]
+    ensemble_weights: dict[str, float] = field(default_factory=dict)
+    """``--model ensemble``: each member's weight (likelihood of the given labels, :mod:`labelaudit.ensemble`)."""
 
 
 def rare_classes(ds: Dataset, folds: int) -> list[int]:
@@ -73,8 +75,12 @@ def assign_folds(labels: np.ndarray, rare: list[int], folds: int, seed: int) -> 
     return fold
 
 
-def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes):
-    """Fit on ``train_idx``, predict ``pred_idx``: (rows x n_classes float32 probabilities, seconds, warnings)."""
+def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes, members: bool = False):
+    """Fit on ``train_idx``, predict ``pred_idx``: (rows x n_classes float32 probabilities, seconds, warnings).
+
+    ``members``: for a soft-voting ensemble, a list with each member's probabilities instead of their mean
+    (the members are combined afterwards by :mod:`labelaudit.ensemble`).
+    """
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -88,12 +94,20 @@ def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes):
             estimator.set_params(threads=1)
         with threadpool_limits(limits=1):
             estimator.fit(X[train_idx], y[train_idx])
-            proba = estimator.predict_proba(X[pred_idx])
+            if members:
+                probas = [m.predict_proba(X[pred_idx]) for m in estimator.estimators_]
+            else:
+                probas = [estimator.predict_proba(X[pred_idx])]
         seconds = time.perf_counter() - start
     caught = sorted({str(w.message).splitlines()[0] for w in rec if issubclass(w.category, ConvergenceWarning)})
-    full = np.zeros((len(pred_idx), n_classes), dtype=np.float32)
-    full[:, np.asarray(estimator.classes_, dtype=np.int64)] = proba
-    return full, seconds, caught
+    cols = np.asarray(estimator.classes_, dtype=np.int64)
+    fulls = []
+    for proba in probas:
+        full = np.zeros((len(pred_idx), n_classes), dtype=np.float32)
+        # a voting ensemble's members see the labels encoded 0..k'-1, in the order of its classes_
+        full[:, cols] = proba
+        fulls.append(full)
+    return (fulls if members else fulls[0]), seconds, caught
 
 
 #: models whose fold takes seconds even on small data (trees per class, an SVC, a torch net)
@@ -141,20 +155,24 @@ def out_of_fold(
         pred = np.concatenate([test, unlabeled])
         est = make_model(model, ds, seed)
         tasks.append((f, est, train, pred, len(test)))
-    pred_probs = np.zeros((ds.n_rows, K), dtype=np.float32)
-    unl_sum = np.zeros((len(unlabeled), K), dtype=np.float64)
+    n_members = len(tasks[0][1].estimators) if model is ModelName.ensemble else 0
+    slots = max(n_members, 1)
+    member_pp = [np.zeros((ds.n_rows, K), dtype=np.float32) for _ in range(slots)]
+    unl_sum = [np.zeros((len(unlabeled), K), dtype=np.float64) for _ in range(slots)]
     seconds: list[float] = [0.0] * folds
     all_warnings: set[str] = set()
     reporter.start("folds", total=folds, message=f"training {folds} folds")
     runner = Parallel(n_jobs=n_jobs, return_as="generator", prefer="processes")
     try:
         results = runner(
-            delayed(fit_predict_fold)(est, fs.X, ds.labels, train, pred, K) for (_, est, train, pred, _) in tasks
+            delayed(fit_predict_fold)(est, fs.X, ds.labels, train, pred, K, n_members > 0)
+            for (_, est, train, pred, _) in tasks
         )
         for done, ((f, _, _, _, n_test), (proba, secs, warns)) in enumerate(zip(tasks, results, strict=True), 1):
             test = np.flatnonzero(fold == f)
-            pred_probs[test] = proba[:n_test]
-            unl_sum += proba[n_test:]
+            for slot, p in enumerate(proba if n_members else [proba]):
+                member_pp[slot][test] = p[:n_test]
+                unl_sum[slot] += p[n_test:]
             seconds[f] = secs
             all_warnings.update(warns)
             reporter.advance("folds", done, folds, message=f"fold {f + 1}/{folds} ({secs:.1f}s)")
@@ -163,10 +181,20 @@ def out_of_fold(
             f"training the {model.value} model failed: {str(err).splitlines()[0][:200]}; try another --model"
         ) from err
     reporter.end("folds")
-    if len(unlabeled):
-        pred_probs[unlabeled] = (unl_sum / folds).astype(np.float32)
-    # renormalise against float32 rounding so every row sums to 1
-    pred_probs /= pred_probs.sum(axis=1, keepdims=True)
+    for slot in range(slots):
+        if len(unlabeled):
+            member_pp[slot][unlabeled] = (unl_sum[slot] / folds).astype(np.float32)
+        # renormalise against float32 rounding so every row sums to 1
+        member_pp[slot] /= member_pp[slot].sum(axis=1, keepdims=True)
+    weights: dict[str, float] = {}
+    if n_members:
+        from labelaudit.ensemble import combine
+
+        names = [name for name, _ in tasks[0][1].estimators]
+        pred_probs, w = combine(member_pp, np.where(np.isin(ds.labels, rare), -1, ds.labels), seed=seed)
+        weights = {name: round(float(x), 6) for name, x in zip(names, w, strict=True)}
+    else:
+        pred_probs = member_pp[0]
     for w in sorted(all_warnings):
         reporter.warning(f"model: {w}")
-    return OOFResult(pred_probs, fold, rare, seconds, sorted(all_warnings))
+    return OOFResult(pred_probs, fold, rare, seconds, sorted(all_warnings), weights)

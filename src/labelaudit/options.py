@@ -118,6 +118,9 @@ class ScanOptions:
     """KNN graph device: auto (CUDA when torch sees a GPU), cpu (faiss) or cuda (exact, torch)."""
     dask: str | None = None
     """Address of a Dask scheduler (``tcp://host:8786``): the streaming passes run on its workers."""
+    flag_size: Any = "auto"
+    """How many rows the label check flags: ``auto`` (the estimated number of errors), ``conservative``
+    (cleanlab's prune_by_noise_rate), a number of rows or a rate (``FlagSize``)."""
     strict: bool = False
     """Turn warnings about probable mistakes (a free-text or all-unique feature column, pred_probs columns
     that look permuted) into errors (exit 2), for CI."""
@@ -127,6 +130,9 @@ class ScanOptions:
         set_(self, "model", _enum(ModelName, self.model, "--model"))
         set_(self, "knn", _enum(KnnMethod, self.knn, "--knn"))
         set_(self, "checks", parse_checks(self.checks))
+        from labelaudit.labels import FlagSize
+
+        set_(self, "flag_size", FlagSize.parse(self.flag_size))
         set_(self, "fail_above", parse_fail_above(self.fail_above))
         if self.features is not None:
             feats = self.features.split(",") if isinstance(self.features, str) else self.features
@@ -170,6 +176,7 @@ class ScanOptions:
         d["pred_probs"] = [str(p) for p in self.pred_probs]
         d["features"] = list(self.features) if self.features is not None else None
         d["checks"] = list(self.checks)
+        d["flag_size"] = self.flag_size.to_json()
         d["classes"] = list(self.classes) if self.classes else None
         d["crowd_features"] = str(self.crowd_features) if self.crowd_features else None
         return d

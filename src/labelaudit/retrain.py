@@ -477,6 +477,7 @@ def reaudit_rounds(
     counts = np.bincount(y[y >= 0], minlength=k)
     rare = [c for c in range(k) if counts[c] < folds]
     fold = assign_folds(y, rare, folds, seed)
+    flag_size = (audit.manifest.get("options") or {}).get("flag_size") or "auto"
     flagged = audit.issues["is_label_issue"].to_numpy(dtype=bool).copy()
     out: list[dict[str, Any]] = []
     # the model that scores a round is the plain strategy trained on the rows not flagged in that round
@@ -495,7 +496,7 @@ def reaudit_rounds(
             pred_probs[pred_rows] = proba
             done = (r - 1) * (folds + 1) + f + 1
             reporter.advance("rounds", done, steps, f"round {r}: fold {f + 1}/{folds} trained")
-        res = find_label_issues(y, pred_probs, rare)
+        res = find_label_issues(y, pred_probs, rare, flag_size=flag_size, seed=seed)
         new = res.check.is_issue.astype(bool)
         added = int((new & ~flagged).sum())
         removed = int((~new & flagged).sum())

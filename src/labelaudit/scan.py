@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,14 +120,23 @@ def scan(
                 permuted = permuted_columns_warning(p, arr, ds.labels, ds.class_names)
                 if permuted:
                     _warn(permuted, opts, rep, warned)
-        pred_probs = np.mean(pp_list, axis=0).astype(np.float32) if len(pp_list) > 1 else pp_list[0]
         model_info = {
             "requested": opts.model.value,
             "used": "pred_probs",
             "files": [str(p) for p in opts.pred_probs],
-            "reason": "pred_probs supplied: no model trained"
-            + (f"; {len(pp_list)} models ensembled" if len(pp_list) > 1 else ""),
+            "reason": "pred_probs supplied: no model trained",
         }
+        if len(pp_list) > 1:
+            from labelaudit.ensemble import combine
+
+            pred_probs, weights = combine(pp_list, np.where(np.isin(ds.labels, rare), -1, ds.labels), seed=opts.seed)
+            model_info["ensemble_weights"] = [round(float(w), 6) for w in weights]
+            model_info["reason"] += (
+                f"; {len(pp_list)} models combined with the weights that maximise the likelihood of the given labels "
+                f"({', '.join(f'{w:.2f}' for w in weights)})"
+            )
+        else:
+            pred_probs = pp_list[0]
         fold_seconds: list[float] = []
     else:
         if opts.model is ModelName.auto:
@@ -141,6 +151,8 @@ def scan(
             oof = out_of_fold(ds, used, folds=opts.folds, seed=opts.seed, jobs=opts.jobs, reporter=rep)
         pred_probs, rare, fold_seconds = oof.pred_probs, oof.rare_classes, oof.seconds_per_fold
         model_info = {"requested": opts.model.value, "used": used.value, "reason": reason, "warnings": oof.warnings}
+        if oof.ensemble_weights:
+            model_info["ensemble_weights"] = oof.ensemble_weights
         oof_acc = float((pred_probs.argmax(1) == ds.labels)[ds.labels >= 0].mean())
         model_info["oof_accuracy_vs_given_labels"] = round(oof_acc, 4)
     modelled = _Modelled(
@@ -407,14 +419,9 @@ def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: 
     # the label check always runs: suggested labels and ranking come from it
     with timer.stage("check:label"):
         rep.start("check:label", message="finding label issues")
-        if streamed is not None:
-            from labelaudit.stream import batched_label_result
-
-            results["_label_result"] = _guard(
-                "label", batched_label_result, ds.labels, pred_probs, rare, opts.batch_rows
-            )
-        else:
-            results["_label_result"] = _guard("label", find_label_issues, ds.labels, pred_probs, rare, pp_list)
+        # one rule for every path: in memory, streamed (a memory map, read in chunks) and on Dask
+        rule = partial(find_label_issues, flag_size=opts.flag_size, seed=opts.seed)
+        results["_label_result"] = _guard("label", rule, ds.labels, pred_probs, rare)
         for w in results["_label_result"].warnings:
             rep.warning(f"cleanlab: {w}")
         rep.end("check:label")
@@ -513,8 +520,10 @@ def _summary(ds: Dataset, label_res, results, skipped, rare, opts: ScanOptions) 
             "rate": round(lc.count / assessed, 6) if assessed else 0.0,
             "denominator": "assessed rows",
             "estimator": lc.info["estimator"],
+            "flag_size": lc.info["flag_size"],
             "score": lc.info["score"],
             "estimated_noise_rate": round(label_res.estimated_noise_rate, 6),
+            "estimated_errors": lc.info["estimated_errors"],
         }
     }
     for name, res in results.items():

@@ -6,7 +6,8 @@ f's share, so K folds cost one pass. Sums are order-independent, so the result d
 the batch size or on row order (a class-sorted file is fine, unlike SGD ``partial_fit``), and the
 same sums computed per partition on a Dask cluster give the same model. Folds are assigned by a hash
 of the row index and the seed. Probabilities go to a memory-mapped ``.npy``; label issues come from
-cleanlab's ``find_label_issues_batched``. Memory: O(rows x classes) + one batch + O(folds x d^2).
+the same rule as in memory (``labelaudit.labels``, read in chunks). Memory: O(rows x classes) + one batch +
+O(folds x d^2).
 """
 
 from __future__ import annotations
@@ -599,52 +600,3 @@ def stream_out_of_fold(
             "out-of-fold probabilities, folds by a hash of the row index"
         ],
     )
-
-
-def batched_label_result(labels: np.ndarray, pred_probs: np.ndarray, rare: list[int], batch_rows: int):
-    """The label check from cleanlab's ``find_label_issues_batched`` over the memory-mapped probabilities."""
-    from cleanlab.count import compute_confident_joint
-    from cleanlab.experimental.label_issues_batched import find_label_issues_batched
-
-    from labelaudit.checks import CheckResult
-    from labelaudit.labels import LabelResult, estimator_name, majority_rule_applies, other_class_majority
-
-    n, k = pred_probs.shape
-    labeled = labels >= 0
-    assessable = labeled & ~np.isin(labels, rare)
-    quality = np.full(n, np.nan)
-    suggested = np.empty(n, dtype=np.int64)
-    majority = np.zeros(n, dtype=bool)
-    rule = majority_rule_applies(labels, assessable)
-    # one pass over the memory map: quality, suggestion and the other-class-majority rule per batch
-    for s in range(0, n, batch_rows):
-        blk = np.asarray(pred_probs[s : s + batch_rows])
-        y = labels[s : s + batch_rows]
-        suggested[s : s + batch_rows] = blk.argmax(1)
-        ok = y >= 0
-        quality[s : s + batch_rows][ok] = blk[np.flatnonzero(ok), y[ok]]
-        if rule:
-            majority[s : s + batch_rows] = other_class_majority(y, blk)
-    idx = np.flatnonzero(labeled)
-    # cleanlab needs every row labelled: the memory map itself when they are, else one copy of the labelled rows
-    pp_labeled = pred_probs if labeled.all() else np.asarray(pred_probs[idx])
-    flagged = np.zeros(n, dtype=bool)
-    flagged[idx] = find_label_issues_batched(
-        labels=labels[idx], pred_probs=pp_labeled, batch_size=batch_rows, n_jobs=1, verbose=False, return_mask=True
-    )
-    flagged = (flagged | majority) & assessable
-    quality[~assessable] = np.nan
-    cj = compute_confident_joint(labels[idx], np.asarray(pp_labeled), calibrate=True)
-    total = cj.sum()
-    noise = float((total - np.trace(cj)) / total) if total > 0 else 0.0
-    check = CheckResult(
-        "label",
-        quality,
-        flagged,
-        {
-            "estimator": estimator_name(rule, "cleanlab.experimental.label_issues_batched.find_label_issues_batched"),
-            "other_class_majority_rule": rule,
-            "score": "self_confidence",
-        },
-    )
-    return LabelResult(check, suggested, assessable, cj, noise)

@@ -137,6 +137,7 @@ def build_context(
             "label_issues": s["checks"]["label"]["count"],
             "label_issue_rate": s["checks"]["label"]["rate"],
             "estimated_noise_rate": s["checks"]["label"]["estimated_noise_rate"],
+            "estimated_label_errors": s["checks"]["label"].get("estimated_errors"),
             "not_assessed": s["not_assessed"],
         },
         "per_class": s["per_class"],

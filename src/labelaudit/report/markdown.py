@@ -24,6 +24,13 @@ def render_markdown(ctx: dict[str, Any]) -> str:
         f"**{s['label_issues']}** suspected label errors in {s['assessed_rows']} assessed rows "
         f"(**{_pct(s['label_issue_rate'])}**; estimated noise rate {_pct(s['estimated_noise_rate'])}){gate_line}."
     )
+    est = s.get("estimated_label_errors")
+    if est:
+        lo, hi = est["interval95"]
+        lines.append(
+            f"Estimated label errors: {est['estimate']:.0f} (95 % interval {lo:.0f}–{hi:.0f}; "
+            f"{est['confident_disagreements']} confident and {est['ambiguous_disagreements']} ambiguous disagreements)."
+        )
     if "truth" in ctx:
         t = ctx["truth"]
         lines += [
