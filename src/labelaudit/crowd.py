@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from labelaudit.audit import Audit
-from labelaudit.consensus import dawid_skene, majority_vote
+from labelaudit.consensus import annotator_quality, choose_strength, dawid_skene, majority_vote
 from labelaudit.crowd_io import Annotations, ExportFormat, read_annotations
 from labelaudit.errors import ConfigError, InputError
 from labelaudit.io.readers import file_sha256
@@ -30,7 +29,6 @@ from labelaudit.progress import ProgressCallback, Reporter
 #: an item is flagged when its consensus quality is below this, or the majority vote disagrees with it
 ITEM_QUALITY_THRESHOLD = 0.5
 SPAMMER_MIN_ITEMS = 5
-SPAMMER_P_VALUE = 0.05
 
 
 class Consensus(str, Enum):
@@ -164,6 +162,7 @@ def scan_crowd(
         method = Consensus.crowdlab if (feature_file or options.pred_probs) else Consensus.dawid_skene
     t1 = time.perf_counter()
     stats = None
+    model_facts: dict = {}
     if method is Consensus.crowdlab:
         if feature_file is not None:
             pred_probs = _item_features_pred_probs(
@@ -185,10 +184,17 @@ def scan_crowd(
         consensus, quality, stats = _crowdlab(item_idx, ann_idx, labels, n_items, n_ann, pred_probs.astype(float))
         posterior = pred_probs
     elif method is Consensus.dawid_skene:
-        ds = dawid_skene(item_idx, ann_idx, labels, n_items, n_ann, k, tol=1e-5)
+        strength, _ = choose_strength(
+            *_subsample(item_idx, ann_idx, labels, n_items, options.seed), n_ann, k, seed=options.seed
+        )
+        rep.info(
+            f"Dawid-Skene: each annotator's confusion shrunk towards the crowd's with {strength:g} pseudo-answers "
+            "per class (chosen by held-out likelihood)"
+        )
+        ds = dawid_skene(item_idx, ann_idx, labels, n_items, n_ann, k, strength=strength, tol=1e-5)
         posterior = ds.posterior
         consensus, quality = ds.labels, ds.posterior.max(axis=1)
-        ds_acc = ds.annotator_accuracy()
+        model_facts = {"shrinkage_strength": strength, "pooled_confusion": _pooled(ds).round(6).tolist()}
     else:
         counts = np.zeros((n_items, k))
         np.add.at(counts, (item_idx, labels), 1.0)
@@ -221,26 +227,51 @@ def scan_crowd(
     items_df["annotations"] = pairs.groupby("item")["text"].agg("; ".join).reindex(range(n_items)).to_numpy()
     if has_gold.any():
         items_df["gold_label"] = [classes[c] if c >= 0 else None for c in gold_codes]
+    if method is Consensus.crowdlab:
+        credit = (labels == consensus[item_idx]).astype(float)  # CROWDLAB gives no per-item posterior to credit
+    else:
+        credit = np.asarray(posterior)[item_idx, labels]
     annotators_df = _annotator_table(
-        ann,
-        annotators,
-        ann_idx,
-        item_idx,
-        labels,
-        consensus,
-        classes,
-        gold_codes,
-        method,
-        stats,
-        ds_acc if method is Consensus.dawid_skene else None,
+        ann, annotators, ann_idx, item_idx, labels, consensus, classes, gold_codes, credit, stats
     )
     return _build_audit(
-        path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0
+        path,
+        options,
+        ann,
+        classes,
+        items_df,
+        annotators_df,
+        posterior,
+        method,
+        timings,
+        command,
+        config_file,
+        t0,
+        model_facts,
     )
+
+
+#: items the shrinkage strength is chosen on at most (a seeded subsample: it is one number)
+STRENGTH_MAX_ITEMS = 5000
+
+
+def _subsample(item_idx, ann_idx, labels, n_items: int, seed: int):
+    if n_items <= STRENGTH_MAX_ITEMS:
+        return item_idx, ann_idx, labels, n_items
+    keep = np.random.default_rng(seed).choice(n_items, STRENGTH_MAX_ITEMS, replace=False)
+    new = np.full(n_items, -1)
+    new[keep] = np.arange(len(keep))
+    rows = new[item_idx] >= 0
+    return new[item_idx][rows], ann_idx[rows], labels[rows], len(keep)
+
+
+def _pooled(ds) -> np.ndarray:
+    """The crowd's pooled confusion P(answer | true class), weighting annotators by their answers."""
+    return np.einsum("a,akl->kl", np.ones(ds.confusion.shape[0]), ds.confusion) / ds.confusion.shape[0]
 
 
 def _annotator_table(
-    ann, annotators, ann_idx, item_idx, labels, consensus, classes, gold_codes, method, stats, ds_acc
+    ann, annotators, ann_idx, item_idx, labels, consensus, classes, gold_codes, credit, stats
 ) -> pd.DataFrame:
     n_ann, k = len(annotators), len(classes)
     n = np.bincount(ann_idx, minlength=n_ann)
@@ -253,34 +284,30 @@ def _annotator_table(
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.where(tot > 0, per / tot, np.inf)
     worst = [classes[int(np.argmin(row))] if np.isfinite(row).any() else None for row in per_class]
-    # a spammer's answers agree with the consensus no more often than always giving the commonest label would
+    # quality: a Beta posterior of the answers' credit (P(true class = the answer)), shrunk to the crowd
+    q = annotator_quality(ann_idx, credit, n_ann)
+    # a spammer is, on their own answers alone (a flat prior, not the crowd's), confidently closer to always
+    # giving the commonest label than to the crowd's typical accuracy
+    from scipy.stats import beta
+
     base = float(np.bincount(consensus, minlength=k).max() / len(consensus))
-    spam = np.array(
-        [
-            bool(
-                n[a] >= SPAMMER_MIN_ITEMS
-                and binomtest(int(round(agreement[a] * n[a])), int(n[a]), base, alternative="greater").pvalue
-                > SPAMMER_P_VALUE
-            )
-            for a in range(n_ann)
-        ]
-    )
-    if method is Consensus.dawid_skene:
-        quality = ds_acc
-    elif method is Consensus.crowdlab:
-        quality = stats["annotator_quality"].to_numpy(dtype=float)
-    else:
-        quality = agreement
+    c = np.bincount(ann_idx, weights=credit, minlength=n_ann)
+    upper = beta.ppf(0.95, 1 + c, 1 + n - c)
+    spam = (n >= SPAMMER_MIN_ITEMS) & (upper < (base + q.prior_mean) / 2)
     df = pd.DataFrame(
         {
             "annotator": annotators,
-            "quality": quality,
+            "quality": q.mean,
+            "quality_low": q.low,
+            "quality_high": q.high,
             "agreement_with_consensus": agreement,
             "items_labelled": n,
             "worst_class": worst,
             "suspected_spammer": spam,
         }
     )
+    if stats is not None:
+        df["crowdlab_quality"] = stats["annotator_quality"].to_numpy(dtype=float)
     if "time" in ann.frame and ann.frame["time"].notna().any():
         t = pd.Series(ann.frame["time"].to_numpy(dtype=float)).groupby(ann_idx).median()
         df["median_time_seconds"] = t.reindex(range(n_ann)).to_numpy()
@@ -295,7 +322,7 @@ def _annotator_table(
 
 
 def _build_audit(
-    path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0
+    path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0, facts
 ) -> Audit:
     from labelaudit.gates import evaluate_gates
     from labelaudit.scan import file_facts, manifest_header
@@ -368,7 +395,8 @@ def _build_audit(
     thresholds = {k: v for k, v in options.fail_above.items() if k == "label"}
     gates = evaluate_gates(thresholds, summary, {})
     if options.min_annotator_quality is not None:
-        low = eligible[eligible["quality"] < options.min_annotator_quality]
+        # judged only where the data supports it: the whole 95 % interval is below the threshold
+        low = eligible[eligible["quality_high"] < options.min_annotator_quality]
         gates["results"].append(
             {
                 "check": "annotator_quality",
@@ -398,7 +426,12 @@ def _build_audit(
         "classes": [{"name": c, "count": int((items_df["consensus_label"] == c).sum())} for c in classes],
         "options": options.to_json(),
         "config_file": config_file,
-        "model": {"requested": options.consensus, "used": method.value, "reason": "multi-annotator consensus"},
+        "model": {
+            "requested": options.consensus,
+            "used": method.value,
+            "reason": "multi-annotator consensus",
+            **facts,
+        },
         "folds": options.folds,
         "seed": options.seed,
         "fold_seconds": [],
