@@ -107,3 +107,59 @@ def test_the_gate_judges_only_annotators_whose_interval_allows_it(tmp_path, runn
         assert ann.loc[name, "quality_high"] < 0.5
     confident_bad = ann.index[ann["quality_high"] < 0.5]
     assert set(confident_bad) == set(gate["failing_annotators"]) and res.exit_code == (1 if len(confident_bad) else 0)
+
+
+def test_budget_picks_the_items_where_one_more_answer_is_worth_most(tmp_path, runner):
+    from labelaudit.active import expected_gain
+
+    sim = simulate_crowd(1500, 4, 3, seed=4)
+    sim.annotations.to_csv(tmp_path / "a.csv", index=False)
+    out = tmp_path / "a.labelaudit"
+    assert (
+        invoke(
+            runner, ["scan", tmp_path / "a.csv", "--item", "item", "--annotator", "annotator", "-q", "--out", out]
+        ).exit_code
+        == 0
+    )
+    res = invoke(runner, ["report", out, "--format", "review-csv", "--budget", "40"])
+    assert res.exit_code == 0, res.output
+    import io
+
+    sheet = pd.read_csv(io.StringIO(res.stdout))
+    assert len(sheet) == 40
+    audit = labelaudit.load_audit(out)
+    gain = expected_gain(audit.pred_probs, np.asarray(audit.manifest["model"]["pooled_confusion"]))
+    chosen = gain[sheet["row"].to_numpy()]
+    assert chosen.min() >= np.sort(gain)[-40] - 1e-12  # exactly the 40 largest gains
+    # a settled item (three agreeing answers from good annotators) is worth less than a split one
+    items = audit.tables["items"]
+    split = items["agreement"].to_numpy() < 0.5
+    assert gain[split].mean() > gain[~split].mean()
+    # one more answer on those items helps the consensus more than on random ones
+    truth = sim.truth
+    picked = [str(i) for i in items["item"].to_numpy()[sheet["row"].to_numpy()]]
+    rng = np.random.default_rng(0)
+    randoms = [str(i) for i in rng.choice(items["item"].to_numpy(), 40, replace=False)]
+    accs = {}
+    for name, chosen_items in (("gain", picked), ("random", randoms)):
+        more = sim.more_answers(chosen_items, seed=1)
+        p = tmp_path / f"{name}.csv"
+        more.annotations.to_csv(p, index=False)
+        again = labelaudit.scan(p, item="item", annotator="annotator")
+        it = again.tables["items"].set_index("item")
+        accs[name] = (it["consensus_label"] == truth.loc[it.index]).mean()
+    assert accs["gain"] >= accs["random"], accs
+
+
+def test_budget_is_for_review_exports_and_single_label_audits_use_the_ranking(runner, csv_file, workdir):
+    assert invoke(runner, ["scan", csv_file, "--model", "logreg", "-q"]).exit_code == 0
+    res = invoke(runner, ["report", "data.labelaudit", "--format", "review-csv", "--budget", "7"])
+    import io
+
+    sheet = pd.read_csv(io.StringIO(res.stdout))
+    ranks = labelaudit.load_audit(workdir / "data.labelaudit").issues.set_index("row")["rank"]
+    assert len(sheet) == 7 and sorted(ranks.loc[sheet["row"]].tolist()) == list(range(1, 8))
+    res = invoke(runner, ["report", "data.labelaudit", "--format", "json", "--budget", "7"])
+    assert res.exit_code == 2 and "--budget picks rows for reviewers" in res.stderr
+    res = invoke(runner, ["report", "data.labelaudit", "--format", "review-csv", "--budget", "0"])
+    assert res.exit_code == 2 and "--budget must be at least 1" in res.stderr

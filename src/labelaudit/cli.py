@@ -517,6 +517,14 @@ def report(
         bool,
         typer.Option("--gate", help="Exit 1 when the gates recorded by 'scan --fail-above' failed."),
     ] = False,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            "--budget",
+            help="Review exports: the N rows where one more look is worth most (crowd audits: the items where "
+            "one more answer would most change or firm up the consensus; otherwise the label-quality ranking).",
+        ),
+    ] = None,
 ) -> None:
     """Render an audit for people (table, markdown, html), machines (json, junit) or reviewers (review exports).
 
@@ -545,7 +553,7 @@ def report(
         for target in (output, junit, cfg):
             if target is not None:
                 check_writable(target, force=force, what="output file", inputs=inputs)
-        ctx = report_context(aud, fmt, top=top, data=data)
+        ctx = report_context(aud, fmt, top=top, data=data, budget=budget)
         exit_code = aud.exit_code if gate else EXIT_OK
         if thresholds is not None:
             from labelaudit.gates import evaluate_gates

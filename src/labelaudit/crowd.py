@@ -202,6 +202,10 @@ def scan_crowd(
         consensus, quality = mv, mv_share
     has_gold = gold_codes >= 0
     consensus = np.where(has_gold, gold_codes, consensus)
+    if "pooled_confusion" not in model_facts:
+        from labelaudit.active import pooled_confusion
+
+        model_facts["pooled_confusion"] = pooled_confusion(item_idx, labels, consensus, k).round(6).tolist()
     quality = np.where(has_gold, 1.0, quality)
     timings["consensus"] = round(time.perf_counter() - t1, 4)
     n_annotations = np.bincount(item_idx, minlength=n_items)

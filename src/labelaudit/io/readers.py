@@ -219,7 +219,7 @@ def _read_jsonl(path: Path) -> pa.Table:
         head = fh.read(65536).lstrip()
     if head and not head.startswith(b"{"):
         kind = "a JSON array (a .json file, not JSON Lines)" if head.startswith(b"[") else "not a JSON object"
-        raise InputError(f"{path}: the first line is {kind}; write one JSON object per line ({{\"col\": value}})")
+        raise InputError(f'{path}: the first line is {kind}; write one JSON object per line ({{"col": value}})')
     try:
         return pajson.read_json(path)
     except pa.ArrowInvalid as err:

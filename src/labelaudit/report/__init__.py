@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from labelaudit.audit import Audit
-from labelaudit.errors import InputError
+from labelaudit.errors import ConfigError, InputError
 from labelaudit.report.context import build_context, try_load_data
 
 
@@ -35,13 +35,20 @@ NEEDS_ROW_DATA = {ReportFormat.review_csv, ReportFormat.label_studio, ReportForm
 
 
 def report_context(
-    audit: Audit, fmt: ReportFormat, *, top: int | None = None, data: Path | None = None
+    audit: Audit, fmt: ReportFormat, *, top: int | None = None, data: Path | None = None, budget: int | None = None
 ) -> dict[str, Any]:
+    if budget is not None and fmt not in NEEDS_ROW_DATA:
+        raise ConfigError(
+            f"--budget picks rows for reviewers: use it with --format review-csv, label-studio or argilla "
+            f"(not {fmt.value})"
+        )
+    if budget is not None and budget < 1:
+        raise ConfigError(f"--budget must be at least 1 (got {budget})")
     loaded, note = try_load_data(audit, data)
     if loaded is None and fmt in NEEDS_ROW_DATA:
         raise InputError(f"the {fmt.value} export needs the audited rows: {note}")
     n = top if top is not None else DEFAULT_TOP[fmt]
-    return build_context(audit, top=n, data=loaded, data_note=note, all_columns=fmt in NEEDS_ROW_DATA)
+    return build_context(audit, top=n, data=loaded, data_note=note, all_columns=fmt in NEEDS_ROW_DATA, budget=budget)
 
 
 def render(audit: Audit, fmt: ReportFormat, ctx: dict[str, Any]) -> dict[str, str]:

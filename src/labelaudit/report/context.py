@@ -68,9 +68,17 @@ def issue_reasons(rec: pd.Series, columns: list[str]) -> list[str]:
     return [c[3:-6] for c in columns if c.startswith("is_") and c.endswith("_issue") and bool(rec[c])]
 
 
-def top_issues(audit: Audit, n: int | None, data: AuditedData | None, *, preview: bool = True) -> list[dict[str, Any]]:
+def top_issues(
+    audit: Audit, n: int | None, data: AuditedData | None, *, preview: bool = True, budget: int | None = None
+) -> list[dict[str, Any]]:
+    """The flagged rows by rank (``n`` of them), or with ``budget`` the rows worth a look first (labelaudit.active)."""
     iss = audit.issues
-    flagged = iss[iss["is_label_issue"]].sort_values("rank")
+    if budget is not None:
+        from labelaudit.active import review_order
+
+        flagged = iss.iloc[review_order(audit, budget)]
+    else:
+        flagged = iss[iss["is_label_issue"]].sort_values("rank")
     if n is not None:
         flagged = flagged.head(n)
     rows = [int(r) for r in flagged["row"]]
@@ -118,7 +126,13 @@ def text_column(manifest: dict[str, Any]) -> str | None:
 
 
 def build_context(
-    audit: Audit, *, top: int | None, data: AuditedData | None, data_note: str | None, all_columns: bool = False
+    audit: Audit,
+    *,
+    top: int | None,
+    data: AuditedData | None,
+    data_note: str | None,
+    all_columns: bool = False,
+    budget: int | None = None,
 ) -> dict[str, Any]:
     m = audit.manifest
     s = m["summary"]
@@ -146,8 +160,11 @@ def build_context(
         "gates": m["gates"],
         "exit_code": m["exit_code"],
         "recommendations": recommendations(audit),
-        "top_issues": top_issues(audit, top, data, preview=not all_columns),
+        "top_issues": top_issues(audit, top, data, preview=not all_columns, budget=budget),
         "row_data": "included" if data is not None else f"unavailable: {data_note}",
+        "selection": f"--budget {budget}: the rows worth a look first"
+        if budget is not None
+        else "flagged rows by rank",
         "annotators": worst_annotators(audit),
         "text_column": text_column(m),
         "run": {
