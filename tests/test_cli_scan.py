@@ -237,7 +237,8 @@ def test_pred_probs_single_and_ensemble(runner, workdir, frame):
     assert "needs feature columns" in s["skipped_checks"]["null"]
     _, doc = scan_json(runner, [p, "--pred-probs", workdir / "a.npy", "--pred-probs", workdir / "b.csv", "--force"])
     audit = labelaudit.load_audit(workdir / "labels_only.labelaudit")
-    assert np.allclose(audit.pred_probs, (a + b) / 2, atol=1e-5)  # CSV columns matched by class name
+    w = audit.manifest["model"]["ensemble_weights"]  # likelihood weights (labelaudit.ensemble)
+    assert np.allclose(audit.pred_probs, w[0] * a + w[1] * b, atol=1e-5)  # CSV columns matched by class name
     assert "2 models ensembled" in audit.manifest["model"]["reason"]
 
 

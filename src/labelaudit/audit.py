@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,30 +89,19 @@ class Audit:
         return out
 
     # -- persistence -----------------------------------------------------
-    def save(self, path: Path, *, force: bool = False, write_cleaned: bool = False) -> Path:
+    def save(
+        self, path: Path, *, force: bool = False, extra: Callable[[Audit, Path], dict[str, Any]] | None = None
+    ) -> Path:
         """Write the audit directory atomically; refuses to replace one unless ``force``.
 
-        ``write_cleaned`` also writes the default ``filter`` result (``cleaned.<ext>`` and
-        ``removed.<ext>``) into the directory, through the same code as ``labelaudit filter``.
+        ``extra(audit, folder)`` writes more files into the directory inside the same atomic write and
+        returns what the manifest records of them under ``cleaned`` (``labelaudit.filtering.write_default_cleaned``
+        writes the default ``filter`` result: ``cleaned.<ext>`` and ``removed.<ext>``).
         """
         path = Path(path)
         with atomic_directory(path, force=force, inputs=self.input_paths()) as tmp:
-            if write_cleaned and self.manifest.get("input", {}).get("format") == "parquet-dataset":
-                self.manifest["cleaned"] = {"skipped": "a partitioned dataset is not rewritten; filter its parts"}
-            elif write_cleaned:
-                from labelaudit.clean import DEFAULT_ACTION, DEFAULT_CHECKS, DEFAULT_MAX_CLASS_FRACTION
-                from labelaudit.filtering import filter_dataset, write_into_folder
-
-                result = filter_dataset(self)
-                files = write_into_folder(result, tmp)
-                self.manifest["cleaned"] = {
-                    "action": DEFAULT_ACTION.value,
-                    "checks": list(DEFAULT_CHECKS),
-                    "max_class_fraction": DEFAULT_MAX_CLASS_FRACTION,
-                    "counts": result.counts,
-                    "capped_classes": [str(c) for c in result.plan.capped_classes],
-                    "files": files,
-                }
+            if extra is not None:
+                self.manifest["cleaned"] = extra(self, tmp)
             table = pa.Table.from_pandas(self.issues, preserve_index=False)
             pq.write_table(table, tmp / ISSUES, compression="zstd")
             for name, frame in self.tables.items():

@@ -39,7 +39,7 @@ class AuditedData:
     """Parquet/Feather/JSON Lines: the input's Arrow schema, so written rows keep the input's types."""
 
 
-def _verify(audit: Audit, path: Path) -> None:
+def verify_audited_file(audit: Audit, path: Path) -> None:
     facts = audit.manifest["input"]
     if not path.exists():
         raise InputError(f"{path}: the audited data file is not there; pass it with --data FILE")
@@ -55,7 +55,7 @@ def load_audited_data(audit: Audit, data: Path | None = None) -> AuditedData:
     """Read the audited data (default: the manifest's path) after checking it is the same file."""
     m = audit.manifest
     path = Path(data) if data is not None else Path(m["input"]["path"])
-    _verify(audit, path)
+    verify_audited_file(audit, path)
     labels_file = Path(m["labels_file"]["path"]) if m.get("labels_file") else None
     out = read_data_file(
         path, label_column=m["label_column"], encoding=(m.get("options") or {}).get("encoding"), labels_file=labels_file

@@ -407,7 +407,9 @@ def scan(
                 audit = run_scan(
                     path, options, progress=progress, command=command, config_file=ctx.meta.get("config_file")
                 )
-                audit.save(target, force=force, write_cleaned=not no_clean)
+                from labelaudit.filtering import write_default_cleaned
+
+                audit.save(target, force=force, extra=None if no_clean else write_default_cleaned)
         except (LabelAuditError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - mapped to an exit code
             code = exit_code_for(err)
             if len(data) == 1 or isinstance(err, KeyboardInterrupt):
@@ -534,12 +536,12 @@ def report(
     from labelaudit.audit import load_audit
     from labelaudit.console import make_consoles, render_gate_failures, render_report_table
     from labelaudit.io.atomic import atomic_file, check_writable
-    from labelaudit.options import _enum, parse_fail_above
+    from labelaudit.options import parse_enum, parse_fail_above
     from labelaudit.report import ReportFormat, render, report_context
 
     stdout, stderr = make_consoles()
     try:
-        fmt = _enum(ReportFormat, format, "--format")
+        fmt = parse_enum(ReportFormat, format, "--format")
         if top is not None and top < 0:
             raise ConfigError(f"--top must be 0 or more (got {top})")
         thresholds = parse_fail_above(fail_above) if fail_above else None
@@ -737,12 +739,12 @@ def simulate(
     """Write a copy of DATA with simulated label noise plus a truth file, to measure an audit before trusting it."""
     from labelaudit.console import ProgressPrinter, make_consoles
     from labelaudit.noise import NoiseKind
-    from labelaudit.options import _enum
+    from labelaudit.options import parse_enum
     from labelaudit.simulate import simulate as run_simulate
 
     stdout, stderr = make_consoles()
     try:
-        kind = _enum(NoiseKind, noise, "--noise")
+        kind = parse_enum(NoiseKind, noise, "--noise")
         feats = tuple(f.strip() for f in features.split(",")) if features else None
         with ProgressPrinter(stderr, quiet=quiet) as progress:
             sim = run_simulate(

@@ -13,14 +13,13 @@ majority vote, suggested_label = consensus, label_quality = consensus quality), 
 from __future__ import annotations
 
 import time
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from labelaudit.audit import Audit
-from labelaudit.consensus import annotator_quality, choose_strength, dawid_skene, majority_vote
+from labelaudit.consensus import Consensus, annotator_quality, choose_strength, dawid_skene, majority_vote
 from labelaudit.crowd_io import Annotations, ExportFormat, read_annotations
 from labelaudit.errors import ConfigError, InputError
 from labelaudit.io.readers import file_sha256
@@ -29,13 +28,6 @@ from labelaudit.progress import ProgressCallback, Reporter
 #: an item is flagged when its consensus quality is below this, or the majority vote disagrees with it
 ITEM_QUALITY_THRESHOLD = 0.5
 SPAMMER_MIN_ITEMS = 5
-
-
-class Consensus(str, Enum):
-    auto = "auto"
-    majority = "majority"
-    dawid_skene = "dawid-skene"
-    crowdlab = "crowdlab"
 
 
 def _encode(ann: Annotations, classes: list[str] | None, path: Path):
@@ -88,7 +80,7 @@ def _item_features_pred_probs(
     rep: Reporter,
 ) -> np.ndarray:
     """Out-of-fold probabilities per item from an item-features file, trained on majority-vote labels."""
-    from labelaudit.dataset import Dataset, _tabular_features
+    from labelaudit.dataset import Dataset, tabular_features
     from labelaudit.io.readers import open_table
     from labelaudit.models import resolve_auto
     from labelaudit.oof import out_of_fold
@@ -114,7 +106,7 @@ def _item_features_pred_probs(
     feats = df.loc[list(items)].reset_index(drop=True)
     import pyarrow as pa
 
-    fs, kind = _tabular_features(pa.Table.from_pandas(feats, preserve_index=False), list(feats.columns))
+    fs, kind = tabular_features(pa.Table.from_pandas(feats, preserve_index=False), list(feats.columns))
     ds = Dataset(n_rows=len(items), labels=mv.astype(np.int64), class_names=list(class_names), features=fs, kind=kind)
     model, _ = resolve_auto(ds)
     return out_of_fold(ds, model, folds=folds, seed=seed, jobs=None, reporter=rep).pred_probs
@@ -329,7 +321,7 @@ def _build_audit(
     path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0, facts
 ) -> Audit:
     from labelaudit.gates import evaluate_gates
-    from labelaudit.scan import file_facts, manifest_header
+    from labelaudit.manifest import file_facts, manifest_header
 
     n = len(items_df)
     q = items_df["consensus_quality"].to_numpy()

@@ -224,7 +224,7 @@ def _is_vector(typ: pa.DataType) -> bool:
     return pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ)
 
 
-def _tabular_features(table: pa.Table, columns: list[str]) -> tuple[FeatureSet, DataKind]:
+def tabular_features(table: pa.Table, columns: list[str]) -> tuple[FeatureSet, DataKind]:
     n = table.num_rows
     blocks: list[np.ndarray] = []
     names: list[str] = []
@@ -447,7 +447,7 @@ def build_dataset(
     if plan.text is not None:
         fs, kind = _text_features(table, plan.text), "text"
     elif plan.features:
-        fs, kind = _tabular_features(table, plan.features)
+        fs, kind = tabular_features(table, plan.features)
         notes.extend(fs.notes)
     return Dataset(
         n_rows=n,

@@ -178,6 +178,22 @@ def _write_all(result: FilterResult, temps: dict[str, Path]) -> None:
         write_rows(data, removed, temps["removed"])
 
 
+def write_default_cleaned(audit: Audit, folder: Path) -> dict:
+    """``Audit.save(extra=...)``: the default ``filter`` result written into the audit directory."""
+    if audit.manifest.get("input", {}).get("format") == "parquet-dataset":
+        return {"skipped": "a partitioned dataset is not rewritten; filter its parts"}
+    result = filter_dataset(audit)
+    files = write_into_folder(result, folder)
+    return {
+        "action": DEFAULT_ACTION.value,
+        "checks": list(DEFAULT_CHECKS),
+        "max_class_fraction": DEFAULT_MAX_CLASS_FRACTION,
+        "counts": result.counts,
+        "capped_classes": [str(c) for c in result.plan.capped_classes],
+        "files": files,
+    }
+
+
 def write_into_folder(result: FilterResult, folder: Path) -> dict[str, str]:
     """The default cleaned dataset inside an audit directory (names relative to it)."""
     paths = output_paths(result.data, folder / f"cleaned{result.data.path.suffix}")

@@ -195,7 +195,7 @@ def torch_knn(M: np.ndarray, metric: str, k: int, *, device: str, max_cells: int
     Scores follow faiss's conventions: inner products for cosine (rows are L2-normalised), squared
     L2 distances otherwise. Each chunk of rows against all rows is at most ``max_cells`` floats.
     """
-    from labelaudit.robust import require_torch
+    from labelaudit.extras import require_torch
 
     torch = require_torch()
     X = torch.from_numpy(np.ascontiguousarray(M, dtype=np.float32)).to(device)
@@ -235,7 +235,7 @@ def resolve_knn_device(device: str, n_rows: int | None = None) -> str:
     except ImportError:
         if device == "cuda":
             from labelaudit.errors import ExtraMissingError
-            from labelaudit.robust import TORCH_HINT
+            from labelaudit.extras import TORCH_HINT
 
             raise ExtraMissingError("--device cuda: " + TORCH_HINT) from None
         return "cpu"

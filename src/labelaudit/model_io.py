@@ -49,7 +49,7 @@ TRUSTED_TYPES = frozenset(
 
 
 def _versions() -> dict[str, str]:
-    from labelaudit.scan import library_versions
+    from labelaudit.manifest import library_versions
 
     out = library_versions()
     out["labelaudit"] = __version__
@@ -168,7 +168,7 @@ def load_model(path: str | Path):
         import torch
     except ImportError:
         raise ExtraMissingError("this model was trained with torch: pip install 'labelaudit[torch]'") from None
-    from labelaudit.robust.estimators import ARCHITECTURES, CoTeachingClassifier, RobustClassifier, _make_net
+    from labelaudit.robust.estimators import ARCHITECTURES, CoTeachingClassifier, RobustClassifier, make_net
 
     state = torch.load(path / TORCH_WEIGHTS, weights_only=True, map_location="cpu")
     params = dict(meta["estimator_params"])
@@ -184,7 +184,7 @@ def load_model(path: str | Path):
     k = len(meta["classes"])
 
     def _net(prefix: str, arch: str, n_in: int):
-        net = _make_net(n_in, k, ARCHITECTURES[arch], params.get("dropout", 0.0))
+        net = make_net(n_in, k, ARCHITECTURES[arch], params.get("dropout", 0.0))
         net.load_state_dict({key[len(prefix) :]: v for key, v in state.items() if key.startswith(prefix)})
         net.eval()
         return net

@@ -174,7 +174,7 @@ def make_model(name: ModelName, ds: Dataset, seed: int) -> BaseEstimator:
             random_state=seed, categorical_features=cat, early_stopping=early, max_bins=bins
         )
     if name is ModelName.mlp:
-        from labelaudit.robust import require_torch
+        from labelaudit.extras import require_torch
         from labelaudit.robust.estimators import RobustClassifier
 
         require_torch()

@@ -13,7 +13,7 @@ from labelaudit.knn import KnnMethod
 from labelaudit.models import ModelName
 
 
-def _enum(cls, value, option):
+def parse_enum(cls, value, option):
     if isinstance(value, cls):
         return value
     try:
@@ -32,7 +32,7 @@ def parse_checks(value: str | Sequence[str] | None) -> tuple[str, ...]:
     if items == ["all"] or not items:
         return tuple(ALL_CHECKS)
     for v in items:
-        _enum(CheckName, v, "--checks")
+        parse_enum(CheckName, v, "--checks")
     return tuple(c for c in ALL_CHECKS if c in items)
 
 
@@ -50,7 +50,7 @@ def parse_fail_above(values: Sequence[str] | Mapping[str, float] | None) -> dict
             items.append((name.strip(), rate))
     out: dict[str, float] = {}
     for name, rate in items:
-        _enum(CheckName, name, "--fail-above CHECK=RATE")
+        parse_enum(CheckName, name, "--fail-above CHECK=RATE")
         try:
             r = float(rate)
         except ValueError:
@@ -127,8 +127,8 @@ class ScanOptions:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "model", _enum(ModelName, self.model, "--model"))
-        set_(self, "knn", _enum(KnnMethod, self.knn, "--knn"))
+        set_(self, "model", parse_enum(ModelName, self.model, "--model"))
+        set_(self, "knn", parse_enum(KnnMethod, self.knn, "--knn"))
         set_(self, "checks", parse_checks(self.checks))
         from labelaudit.labels import FlagSize
 
@@ -151,11 +151,11 @@ class ScanOptions:
                 raise ConfigError(f"--fail-above gates '{name}', which is not among --checks; add it to --checks")
         if self.text is not None and self.features:
             raise ConfigError("give either --text COLUMN or --features, not both")
-        from labelaudit.crowd import Consensus
+        from labelaudit.consensus import Consensus
         from labelaudit.crowd_io import ExportFormat
 
-        set_(self, "export_format", _enum(ExportFormat, self.export_format, "--export-format").value)
-        set_(self, "consensus", _enum(Consensus, self.consensus, "--consensus").value)
+        set_(self, "export_format", parse_enum(ExportFormat, self.export_format, "--export-format").value)
+        set_(self, "consensus", parse_enum(Consensus, self.consensus, "--consensus").value)
         if isinstance(self.classes, str):
             set_(self, "classes", tuple(c.strip() for c in self.classes.split(",") if c.strip()))
         if self.crowd_features is not None:

@@ -20,9 +20,9 @@ from labelaudit.audit import Audit
 from labelaudit.clean import plan_actions
 from labelaudit.errors import ConfigError
 from labelaudit.evaluate import Resamples, score, summarise
+from labelaudit.extras import TORCH_HINT, require_torch, torch_available
 from labelaudit.progress import ProgressCallback, Reporter
-from labelaudit.retrain_data import TrainTest, _codes, load_train_test
-from labelaudit.robust import TORCH_HINT, require_torch, torch_available
+from labelaudit.retrain_data import TrainTest, encode_classes, load_train_test
 
 #: the comparison a plain ``labelaudit retrain AUDIT`` runs (``--strategy all`` adds smoothing and mixup)
 DEFAULT_STRATEGIES = ("baseline", "cleaned", "gce", "sce", "coteaching", "recipe")
@@ -273,7 +273,7 @@ def _cleaned_labels(audit: Audit, data: TrainTest) -> tuple[np.ndarray, np.ndarr
     y = data.y.copy()
     rel = (t["action"] == "relabel").to_numpy()
     if rel.any():
-        y[rel] = _codes(t.loc[rel, "new_label"].tolist(), data.classes, "the relabel plan")
+        y[rel] = encode_classes(t.loc[rel, "new_label"].tolist(), data.classes, "the relabel plan")
     return keep, y
 
 

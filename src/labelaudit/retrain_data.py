@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from labelaudit.audit import Audit
-from labelaudit.audited_data import _verify
+from labelaudit.audited_data import verify_audited_file
 from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import ConfigError, InputError, SchemaError
 from labelaudit.io.readers import TableSource, file_sha256, open_table, read_labels_file
@@ -39,7 +39,7 @@ class TrainTest:
     notes: list[str] = field(default_factory=list)
 
 
-def _codes(values: list[Any], classes: list[Any], what: str) -> np.ndarray:
+def encode_classes(values: list[Any], classes: list[Any], what: str) -> np.ndarray:
     index = {str(c): i for i, c in enumerate(classes)}
     out = np.full(len(values), -1, dtype=np.int64)
     unseen: set[str] = set()
@@ -69,7 +69,7 @@ def load_train_test(audit: Audit, data: Path | None = None, test: Path | None = 
             "consensus labels to your features and scan that file"
         )
     path = Path(data) if data is not None else Path(m["input"]["path"])
-    _verify(audit, path)
+    verify_audited_file(audit, path)
     classes = audit.class_names
     opts = m.get("options") or {}
     encoding = opts.get("encoding")
@@ -90,7 +90,7 @@ def load_train_test(audit: Audit, data: Path | None = None, test: Path | None = 
         raw_train = list(read_labels_file(Path(m["labels_file"]["path"]), encoding=encoding))
     else:
         raw_train = train.column(label).to_pylist()
-    y = _codes(raw_train, classes, f"{path.name}")
+    y = encode_classes(raw_train, classes, f"{path.name}")
     n_train = train.num_rows
     if n_train != m["input"]["rows"]:
         raise InputError(f"{path} has {n_train} rows but the audit has {m['input']['rows']}; re-run scan")
@@ -113,7 +113,7 @@ def load_train_test(audit: Audit, data: Path | None = None, test: Path | None = 
             raise InputError(f"the test set {Path(test).name} has no rows")
         test_label = label or "label"
         raw_test = test_table.column(test_label).to_pylist()
-        out_test = _codes(raw_test, classes, f"the test set {Path(test).name}")
+        out_test = encode_classes(raw_test, classes, f"the test set {Path(test).name}")
         if (out_test < 0).all():
             raise InputError(f"the test set {Path(test).name} has no labels in column '{test_label}'")
         if label is None:
@@ -160,7 +160,7 @@ def _array_train_test(audit: Audit, source: TableSource, test: Path | None, clas
         raw = list(read_labels_file(Path(m["labels_file"]["path"])))
     else:
         raw = list(np.asarray(source.labels).tolist())
-    y = _codes(raw, classes, source.path.name)
+    y = encode_classes(raw, classes, source.path.name)
     X_test = y_test = None
     test_sha = None
     if test is not None:
@@ -175,7 +175,7 @@ def _array_train_test(audit: Audit, source: TableSource, test: Path | None, clas
                 f"the test set {Path(test).name} has {X_test.shape[-1]} features but the audited data has "
                 f"{X.shape[1]}; give a test set with the same features"
             )
-        y_test = _codes(list(np.asarray(tsrc.labels).tolist()), classes, f"the test set {Path(test).name}")
+        y_test = encode_classes(list(np.asarray(tsrc.labels).tolist()), classes, f"the test set {Path(test).name}")
         test_sha = file_sha256(Path(test))
     names = [f"f{i}" for i in range(X.shape[1])]
     from labelaudit.dataset import FeatureSet

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -16,31 +15,19 @@ import numpy as np
 import pandas as pd
 
 from labelaudit import checks as ck
-from labelaudit._version import __version__
-from labelaudit.audit import SCHEMA_VERSION, Audit
+from labelaudit.audit import Audit
 from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import CheckError, ConfigError, LabelAuditError
 from labelaudit.gates import evaluate_gates
 from labelaudit.io.readers import file_sha256, open_table
 from labelaudit.knn import build_knn_graph, knn_matrix
 from labelaudit.labels import find_label_issues
+from labelaudit.manifest import file_facts, manifest_header
 from labelaudit.models import ModelName, resolve_auto
 from labelaudit.oof import check_assessable, out_of_fold
 from labelaudit.options import ScanOptions
 from labelaudit.predprobs import load_pred_probs, permuted_columns_warning
 from labelaudit.progress import ProgressCallback, Reporter
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("cleanlab", "scikit-learn", "numpy", "pandas", "pyarrow", "scipy", "faiss-cpu"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 class _Timer:
@@ -350,39 +337,6 @@ def _too_big(path: Path, opts: ScanOptions, rep: Reporter) -> bool:
         "streaming them (--low-memory)"
     )
     return True
-
-
-def manifest_header(path: Path, fmt: str, rows: int, sha: str, command: Sequence[str] | None) -> dict[str, Any]:
-    """The manifest fields every audit kind shares: versions, command, time and the input's identity."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "labelaudit", "version": __version__},
-        "libraries": library_versions(),
-        "command": list(command) if command is not None else None,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "input": {
-            "path": str(path.resolve()) if fmt != "parquet-dataset" else str(path),
-            "name": path.name,
-            "format": fmt,
-            "bytes": _input_bytes(path, fmt),
-            "sha256": sha,
-            "rows": rows,
-        },
-    }
-
-
-def _input_bytes(path: Path, fmt: str) -> int:
-    if fmt == "parquet-dataset":
-        from labelaudit.stream import dataset_files
-
-        return sum(f.stat().st_size for f in dataset_files(path))
-    return path.stat().st_size
-
-
-def file_facts(p: Path | None) -> dict[str, Any] | None:
-    if p is None:
-        return None
-    return {"path": str(Path(p).resolve()), "bytes": Path(p).stat().st_size, "sha256": file_sha256(Path(p))}
 
 
 def _jsonable(v: Any) -> Any:

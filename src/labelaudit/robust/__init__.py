@@ -7,29 +7,9 @@ imports torch; the estimators do when they are fitted, and raise
 
 from __future__ import annotations
 
-from labelaudit.errors import ExtraMissingError
+from labelaudit.extras import TORCH_HINT, require_torch, torch_available
 
-TORCH_HINT = (
-    "this needs PyTorch: pip install 'labelaudit[torch]' "
-    "(CPU-only build: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
-)
-
-
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def require_torch():
-    """Return the torch module or raise :class:`ExtraMissingError` naming the extra."""
-    try:
-        import torch
-    except ImportError:
-        raise ExtraMissingError(TORCH_HINT) from None
-    return torch
+__all__ = ["TORCH_HINT", "require_torch", "torch_available", "RobustClassifier", "CoTeachingClassifier"]
 
 
 def __getattr__(name: str):

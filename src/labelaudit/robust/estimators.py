@@ -18,7 +18,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from labelaudit.errors import ConfigError
-from labelaudit.robust import require_torch
+from labelaudit.extras import require_torch
 
 #: hidden-layer sizes of the named architectures
 ARCHITECTURES: dict[str, tuple[int, ...]] = {"linear": (), "mlp": (256,), "mlp2": (256, 128)}
@@ -101,7 +101,7 @@ class _TorchBase(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-def _make_net(n_in: int, n_out: int, hidden: tuple[int, ...], dropout: float):
+def make_net(n_in: int, n_out: int, hidden: tuple[int, ...], dropout: float):
     torch = require_torch()
     nn = torch.nn
     layers: list[Any] = []
@@ -206,7 +206,7 @@ class RobustClassifier(_TorchBase):
 
     def fit(self, X, y):
         torch = require_torch()
-        from labelaudit.robust import losses as L
+        from labelaudit.extras import losses as L
 
         self._validate()
         Xs, codes = self._prepare_fit(X, y)
@@ -216,7 +216,7 @@ class RobustClassifier(_TorchBase):
         rng = np.random.default_rng(seed)
         epochs = self.epochs or _auto_epochs(len(Xs), self.batch_size)
         with _seeded(seed, device, self.threads):
-            net = _make_net(Xs.shape[1], K, _hidden(self.architecture), self.dropout).to(device)
+            net = make_net(Xs.shape[1], K, _hidden(self.architecture), self.dropout).to(device)
             opt = torch.optim.Adam(net.parameters(), lr=_lr(self.lr, self.architecture), weight_decay=self.weight_decay)
             Xt = torch.from_numpy(Xs).to(device)
             T = L.smooth_targets(torch.from_numpy(codes), K, self.label_smoothing).to(device)
@@ -305,7 +305,7 @@ class CoTeachingClassifier(_TorchBase):
 
     def fit(self, X, y):
         torch = require_torch()
-        from labelaudit.robust import losses as L
+        from labelaudit.extras import losses as L
 
         models = self._validate()
         Xs, codes = self._prepare_fit(X, y)
@@ -323,7 +323,7 @@ class CoTeachingClassifier(_TorchBase):
             self.views_ = (np.arange(d), np.arange(d))
         epochs = self.epochs or _auto_epochs(len(Xs), self.batch_size)
         with _seeded(seed, device, self.threads):
-            nets = [_make_net(len(v), K, _hidden(m), 0.0).to(device) for m, v in zip(models, self.views_, strict=True)]
+            nets = [make_net(len(v), K, _hidden(m), 0.0).to(device) for m, v in zip(models, self.views_, strict=True)]
             opts = [
                 torch.optim.Adam(n.parameters(), lr=_lr(self.lr, m), weight_decay=self.weight_decay)
                 for n, m in zip(nets, models, strict=True)

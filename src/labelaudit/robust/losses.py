@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from labelaudit.robust import require_torch
+from labelaudit.extras import require_torch
 
 torch = require_torch()
 F = torch.nn.functional
