@@ -227,7 +227,7 @@ def test_pred_probs_single_and_ensemble(runner, workdir, frame):
     rng = np.random.default_rng(0)
     onehot = (df["label"].to_numpy()[:, None] == np.array(classes)).astype(float)
     a = 0.8 * onehot + 0.2 * rng.dirichlet(np.ones(3), len(df))
-    b = 0.7 * onehot + 0.3 * rng.dirichlet(np.ones(3), len(df))
+    b = 0.8 * onehot + 0.2 * rng.dirichlet(np.ones(3), len(df))  # as good as a: both get weight
     np.save(workdir / "a.npy", a)
     pd.DataFrame(b[:, [2, 0, 1]], columns=[classes[2], classes[0], classes[1]]).to_csv(workdir / "b.csv", index=False)
     _, doc = scan_json(runner, [p, "--pred-probs", workdir / "a.npy"])
@@ -238,8 +238,9 @@ def test_pred_probs_single_and_ensemble(runner, workdir, frame):
     _, doc = scan_json(runner, [p, "--pred-probs", workdir / "a.npy", "--pred-probs", workdir / "b.csv", "--force"])
     audit = labelaudit.load_audit(workdir / "labels_only.labelaudit")
     w = audit.manifest["model"]["ensemble_weights"]  # likelihood weights (labelaudit.ensemble)
+    assert min(w) > 0.2
     assert np.allclose(audit.pred_probs, w[0] * a + w[1] * b, atol=1e-5)  # CSV columns matched by class name
-    assert "2 models ensembled" in audit.manifest["model"]["reason"]
+    assert "2 models combined with the weights that maximise the likelihood" in audit.manifest["model"]["reason"]
 
 
 def test_folds_seed_checks_recorded(runner, csv_file, workdir):
