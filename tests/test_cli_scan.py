@@ -238,7 +238,7 @@ def test_pred_probs_single_and_ensemble(runner, workdir, frame):
     _, doc = scan_json(runner, [p, "--pred-probs", workdir / "a.npy", "--pred-probs", workdir / "b.csv", "--force"])
     audit = labelaudit.load_audit(workdir / "labels_only.labelaudit")
     w = audit.manifest["model"]["ensemble_weights"]  # likelihood weights (labelaudit.ensemble)
-    assert min(w) > 0.2
+    assert min(w) > 0.05  # both count, so a column mismatch in b.csv would show
     assert np.allclose(audit.pred_probs, w[0] * a + w[1] * b, atol=1e-5)  # CSV columns matched by class name
     assert "2 models combined with the weights that maximise the likelihood" in audit.manifest["model"]["reason"]
 
