@@ -316,7 +316,18 @@ def test_gate_on_skipped_check_is_an_error(runner, workdir, frame):
     np.save(workdir / "pp.npy", onehot)
     res = invoke(runner, ["scan", p, "--pred-probs", workdir / "pp.npy", "--fail-above", "near_duplicate=0.1"])
     assert res.exit_code == 2
-    assert "gates 'near_duplicate', but that check was skipped" in res.stderr
+    assert "gates 'near_duplicate', but that check will be skipped: it needs feature columns" in res.stderr
+
+
+def test_bad_options_fail_before_any_training(runner, csv_file):
+    """Each bad option is refused when the options are built or the data read, not after the folds trained."""
+    for args, msg in (
+        (["--model", "ensemble", "--device", "tpu", "--checks", "label"], "--device must be auto, cpu or cuda"),
+        (["--low-memory", "--fail-above", "outlier=0.1"], "gates 'outlier', but that check will be skipped"),
+    ):
+        res = invoke(runner, ["scan", csv_file, *args])
+        assert res.exit_code == 2 and msg in res.stderr, res.output
+        assert "training" not in res.stderr and "pass 2/3" not in res.stderr, res.stderr
 
 
 def test_jobs_and_knn_options(runner, csv_file, workdir):

@@ -163,6 +163,8 @@ class ScanOptions:
         q = self.min_annotator_quality
         if q is not None and not 0.0 <= q <= 1.0:
             raise ConfigError(f"--min-annotator-quality must be between 0 and 1 (got {q})")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"--device must be auto, cpu or cuda (got '{self.device}')")
         if not isinstance(self.batch_rows, int) or self.batch_rows < 1:
             raise ConfigError(f"--batch-rows must be a positive integer (got {self.batch_rows})")
         if self.min_annotator_items < 1:

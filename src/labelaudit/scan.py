@@ -97,6 +97,7 @@ def scan(
     warned: list[str] = []
     for w in ds.warnings:
         _warn(w, opts, rep, warned)
+    check_gates_can_run(opts, ds.features is not None and ds.features.n_features > 0, ds.n_rows, streamed=False)
     if opts.pred_probs:
         rare = check_assessable(ds, opts.folds)
         with timer.stage("pred_probs"):
@@ -267,6 +268,7 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
         raise ConfigError(
             f"--low-memory trains its own streaming model (linear discriminant); drop --model {opts.model.value}"
         )
+    check_gates_can_run(opts, True, 3, streamed=True)
     executor = None
     if opts.dask:
         rep.info(f"connecting to the Dask scheduler at {opts.dask}")
@@ -345,6 +347,25 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def skip_reason(name: str, has_features: bool, n_rows: int, streamed: bool) -> str | None:
+    """Why a check cannot run on this data (None: it runs). Known right after reading, before any training."""
+    if streamed and name in ck.KNN_CHECKS:
+        return "needs the feature matrix in memory (--low-memory streams it); run it where the features fit"
+    if name in ck.KNN_CHECKS and name != "outlier" and (not has_features or n_rows <= 2):
+        return "needs feature columns (none given)" if not has_features else "needs at least 3 rows"
+    if name == "null" and not has_features:
+        return "needs feature columns (none given)"
+    return None
+
+
+def check_gates_can_run(opts: ScanOptions, has_features: bool, n_rows: int, streamed: bool) -> None:
+    """A --fail-above on a check that will be skipped fails now, not after every fold has trained."""
+    for name in opts.fail_above:
+        reason = skip_reason(name, has_features, n_rows, streamed)
+        if reason:
+            raise ConfigError(f"--fail-above gates '{name}', but that check will be skipped: it {reason}")
+
+
 def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: Reporter, timer: _Timer, streamed=None):
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -382,13 +403,7 @@ def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: 
     for name in wanted:
         if name == "label":
             continue
-        reason = None
-        if streamed is not None and name in ck.KNN_CHECKS:
-            reason = "needs the feature matrix in memory (--low-memory streams it); run it where the features fit"
-        elif name in ck.KNN_CHECKS and name != "outlier" and graph is None:
-            reason = "needs feature columns (none given)" if not has_features else "needs at least 3 rows"
-        if name == "null" and not has_features:
-            reason = "needs feature columns (none given)"
+        reason = skip_reason(name, has_features, ds.n_rows, streamed is not None)
         if reason:
             skipped[name] = reason
             rep.info(f"check {name} skipped: {reason}")
