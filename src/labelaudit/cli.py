@@ -297,7 +297,8 @@ def scan(
         bool | None,
         typer.Option(
             "--low-memory/--in-memory",
-            help="Stream features in row batches (default: only when they would not fit in memory).",
+            help="Stream features in row batches (never by itself: without it a scan whose features would not fit "
+            "stops before reading them).",
             show_default=False,
         ),
     ] = None,

@@ -110,8 +110,9 @@ class ScanOptions:
     """Gate: exit 1 when an annotator with at least ``min_annotator_items`` items is below this quality."""
     min_annotator_items: int = 10
     low_memory: bool | None = None
-    """Stream the features in row batches (never the whole matrix in memory); ``None``: only when the
-    feature matrix would take more than half the available memory."""
+    """Stream the features in row batches (never the whole matrix in memory). ``None``: in memory, after
+    checking that the features fit (a scan never switches to streaming by itself: what it computes must
+    not depend on free memory); ``False``: in memory without the check."""
     batch_rows: int = 65_536
     """Rows per batch when streaming."""
     device: str = "auto"

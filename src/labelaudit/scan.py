@@ -92,7 +92,6 @@ def scan(
         sha = file_sha256(path)
         rep.end("read", f"read {ds.n_rows} rows, {ds.n_classes} classes")
     model_info: dict[str, Any]
-    pp_list: list[np.ndarray] = []
     notes: list[str] = list(ds.notes)
     warned: list[str] = []
     for w in ds.warnings:
@@ -101,30 +100,8 @@ def scan(
     if opts.pred_probs:
         rare = check_assessable(ds, opts.folds)
         with timer.stage("pred_probs"):
-            for p in opts.pred_probs:
-                arr, pnotes = load_pred_probs(p, ds.n_rows, ds.class_names)
-                pp_list.append(arr)
-                notes.extend(pnotes)
-                permuted = permuted_columns_warning(p, arr, ds.labels, ds.class_names)
-                if permuted:
-                    _warn(permuted, opts, rep, warned)
-        model_info = {
-            "requested": opts.model.value,
-            "used": "pred_probs",
-            "files": [str(p) for p in opts.pred_probs],
-            "reason": "pred_probs supplied: no model trained",
-        }
-        if len(pp_list) > 1:
-            from labelaudit.ensemble import combine
-
-            pred_probs, weights = combine(pp_list, np.where(np.isin(ds.labels, rare), -1, ds.labels), seed=opts.seed)
-            model_info["ensemble_weights"] = [round(float(w), 6) for w in weights]
-            model_info["reason"] += (
-                f"; {len(pp_list)} models combined with the weights that maximise the likelihood of the given labels "
-                f"({', '.join(f'{w:.2f}' for w in weights)})"
-            )
-        else:
-            pred_probs = pp_list[0]
+            pred_probs, model_info, pnotes = _load_pred_probs(ds, rare, opts, rep, warned)
+        notes.extend(pnotes)
         fold_seconds: list[float] = []
     else:
         if opts.model is ModelName.auto:
@@ -152,7 +129,6 @@ def scan(
         rare,
         model_info,
         notes,
-        pp_list=pp_list,
         fold_seconds=fold_seconds,
         warnings=warned,
     )
@@ -193,7 +169,6 @@ class _Modelled:
     rare: list[int]
     model_info: dict[str, Any]
     notes: list[str]
-    pp_list: list[np.ndarray] = field(default_factory=list)
     fold_seconds: list[float] = field(default_factory=list)
     streamed: _StreamFacts | None = None
     warnings: list[str] = field(default_factory=list)
@@ -208,7 +183,7 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
         rep.warning(
             f"classes with fewer than {opts.folds} rows are not assessed: {listing(ds.class_names[c] for c in rare)}"
         )
-    results, skipped, knn_info = _run_checks(ds, pred_probs, rare, m.pp_list, opts, rep, timer, streamed)
+    results, skipped, knn_info = _run_checks(ds, pred_probs, rare, opts, rep, timer, streamed)
     label_res = results.pop("_label_result")
     issues = _issues_frame(ds, label_res, results)
     summary = _summary(ds, label_res, results, skipped, rare, opts)
@@ -249,22 +224,26 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
 
 
 def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
-    """Run the streaming (low-memory) model stage when asked for, or when the features would not fit."""
+    """The streaming (low-memory) read and model stage, when asked for (``--low-memory``, ``--dask``, a dataset).
+
+    Streaming never starts by itself: what is computed must not depend on how much memory is free. When
+    the features would not fit, the scan stops before reading them and says to pass ``--low-memory``.
+    With ``--pred-probs`` only the labels are streamed; the label check is the same as in memory.
+    """
     from labelaudit import stream
 
-    if opts.low_memory and (opts.pred_probs or opts.text):
-        raise ConfigError("--low-memory streams feature columns; it does not combine with --pred-probs or --text")
+    if opts.low_memory and opts.text:
+        raise ConfigError("--low-memory streams numeric feature columns; it does not combine with --text")
     dataset = stream.is_dataset_path(path)
     must = dataset or bool(opts.dask)
     why = "a partitioned dataset" if dataset else "--dask"
-    if must and (opts.pred_probs or opts.text or opts.low_memory is False):
-        raise ConfigError(f"{why} is scanned by streaming feature columns: drop --pred-probs, --text or --in-memory")
-    if not must:
-        if opts.pred_probs or opts.text or opts.low_memory is False:
-            return None
-        if opts.low_memory is None and not _too_big(path, opts, rep):
-            return None
-    if opts.model is not ModelName.auto:
+    if must and (opts.text or opts.low_memory is False):
+        raise ConfigError(f"{why} is scanned by streaming feature columns: drop --text or --in-memory")
+    if not must and not opts.low_memory:
+        if opts.low_memory is None and not opts.pred_probs and not opts.text:
+            _refuse_if_too_big(path, opts)
+        return None
+    if opts.model is not ModelName.auto and not opts.pred_probs:
         raise ConfigError(
             f"--low-memory trains its own streaming model (linear discriminant); drop --model {opts.model.value}"
         )
@@ -275,24 +254,29 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
         executor = stream.DaskExecutor(stream.connect_dask(opts.dask))
     try:
         with timer.stage("stream"):
-            st = stream.stream_out_of_fold(
-                str(path) if dataset else path,
+            kw = dict(
                 label=opts.label,
                 labels_file=opts.labels_file,
                 features=opts.features,
                 id_column=opts.id_column,
-                folds=opts.folds,
-                seed=opts.seed,
                 batch_rows=opts.batch_rows,
                 encoding=opts.encoding,
                 reporter=rep,
                 executor=executor,
             )
+            target = str(path) if dataset else path
+            if opts.pred_probs:
+                lp = stream.stream_labels(target, **kw)
+                st = None
+            else:
+                st = stream.stream_out_of_fold(target, folds=opts.folds, seed=opts.seed, **kw)
             sha = stream.dataset_sha256(stream.dataset_files(path)) if dataset else file_sha256(path)
     finally:
         if executor is not None:
             executor.client.close()
     fmt = "parquet-dataset" if dataset else open_table(path, encoding=opts.encoding).format
+    if st is None:
+        return _streamed_with_pred_probs(path, fmt, sha, lp, opts, rep, timer)
     ds = Dataset(
         n_rows=len(st.labels),
         labels=st.labels,
@@ -304,10 +288,7 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
         ids=st.ids,
         notes=list(st.notes),
     )
-    counts = np.bincount(st.labels[st.labels >= 0], minlength=len(st.class_names))
-    rare = [c for c in range(len(counts)) if counts[c] < opts.folds]
-    if len(counts) - len(rare) < 2:
-        raise ConfigError(f"fewer than two classes have {opts.folds} rows; nothing can be assessed")
+    rare = _streamed_rare(st.labels, len(st.class_names), opts.folds)
     acc = float((np.asarray(st.pred_probs).argmax(1) == st.labels)[st.labels >= 0].mean())
     model_info = {
         "requested": opts.model.value,
@@ -320,25 +301,81 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
     return _Modelled(path, fmt, sha, ds, st.pred_probs, rare, model_info, list(st.notes), streamed=facts)
 
 
-def _too_big(path: Path, opts: ScanOptions, rep: Reporter) -> bool:
-    """True when the float32 feature matrix would take more than half the available memory."""
+def _load_pred_probs(ds: Dataset, rare: list[int], opts: ScanOptions, rep: Reporter, warned: list[str]):
+    """The user's probabilities (one file, or several combined by likelihood weights), model facts and notes."""
+    pp_list, notes = [], []
+    for p in opts.pred_probs:
+        arr, pnotes = load_pred_probs(p, ds.n_rows, ds.class_names)
+        pp_list.append(arr)
+        notes.extend(pnotes)
+        permuted = permuted_columns_warning(p, arr, ds.labels, ds.class_names)
+        if permuted:
+            _warn(permuted, opts, rep, warned)
+    model_info: dict[str, Any] = {
+        "requested": opts.model.value,
+        "used": "pred_probs",
+        "files": [str(p) for p in opts.pred_probs],
+        "reason": "pred_probs supplied: no model trained",
+    }
+    if len(pp_list) == 1:
+        return pp_list[0], model_info, notes
+    from labelaudit.ensemble import combine
+
+    pred_probs, weights = combine(pp_list, np.where(np.isin(ds.labels, rare), -1, ds.labels), seed=opts.seed)
+    model_info["ensemble_weights"] = [round(float(w), 6) for w in weights]
+    model_info["reason"] += (
+        f"; {len(pp_list)} models combined with the weights that maximise the likelihood of the given labels "
+        f"({', '.join(f'{w:.2f}' for w in weights)})"
+    )
+    return pred_probs, model_info, notes
+
+
+def _streamed_rare(labels: np.ndarray, k: int, folds: int) -> list[int]:
+    counts = np.bincount(labels[labels >= 0], minlength=k)
+    rare = [c for c in range(k) if counts[c] < folds]
+    if k - len(rare) < 2:
+        raise ConfigError(f"fewer than two classes have {folds} rows; nothing can be assessed")
+    return rare
+
+
+def _streamed_with_pred_probs(path, fmt, sha, lp, opts: ScanOptions, rep: Reporter, timer: _Timer) -> _Modelled:
+    """``--low-memory --pred-probs``: streamed labels, the user's probabilities, the one label rule."""
+    ds = Dataset(
+        n_rows=len(lp.labels),
+        labels=lp.labels,
+        class_names=lp.class_names,
+        features=None,
+        kind="embedding" if fmt == "npy" else "tabular",
+        label_column=lp.label_column,
+        id_column=lp.spec.id_column,
+        ids=lp.ids,
+    )
+    rare = _streamed_rare(lp.labels, len(lp.class_names), opts.folds)
+    with timer.stage("pred_probs"):
+        pred_probs, model_info, notes = _load_pred_probs(ds, rare, opts, rep, [])
+    facts = _StreamFacts(list(lp.spec.features), len(lp.center), lp.null_fraction)
+    return _Modelled(path, fmt, sha, ds, pred_probs, rare, model_info, notes, streamed=facts)
+
+
+def _refuse_if_too_big(path: Path, opts: ScanOptions) -> None:
+    """Stop before reading features that would take more than half the available memory."""
     from labelaudit import stream
 
     try:
         source = open_table(path, encoding=opts.encoding)
     except LabelAuditError:
-        return False
+        return
     if source.format not in stream.STREAM_FORMATS:
-        return False
+        return
     need = stream.feature_bytes_estimate(source, len(opts.features or ()))
     avail = stream.available_memory()
     if need is None or avail is None or need <= stream.AUTO_MEMORY_SHARE * avail:
-        return False
-    rep.warning(
+        return
+    raise ConfigError(
         f"the features need about {need / 2**30:.1f} GiB, more than half the {avail / 2**30:.1f} GiB available: "
-        "streaming them (--low-memory)"
+        "re-run with --low-memory (features streamed in batches, a streaming linear model), or with "
+        "--in-memory to try anyway"
     )
-    return True
 
 
 def _jsonable(v: Any) -> Any:
@@ -366,7 +403,7 @@ def check_gates_can_run(opts: ScanOptions, has_features: bool, n_rows: int, stre
             raise ConfigError(f"--fail-above gates '{name}', but that check will be skipped: it {reason}")
 
 
-def _run_checks(ds: Dataset, pred_probs, rare, pp_list, opts: ScanOptions, rep: Reporter, timer: _Timer, streamed=None):
+def _run_checks(ds: Dataset, pred_probs, rare, opts: ScanOptions, rep: Reporter, timer: _Timer, streamed=None):
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     wanted = list(opts.checks)

@@ -459,26 +459,34 @@ def _auto_id_column(pieces: list[Piece], fmt: str, candidates: list[str], column
     return None
 
 
-def stream_out_of_fold(
+@dataclass
+class LabelPass:
+    """What pass 1 over the pieces gives: labels, ids, per-row missing share and the column means."""
+
+    pieces: list[Piece]
+    spec: ReadSpec
+    label_column: str | None
+    labels: np.ndarray
+    class_names: list[Any]
+    ids: np.ndarray | None
+    null_fraction: np.ndarray
+    center: np.ndarray
+    where: str
+
+
+def stream_labels(
     path: str | Path,
     *,
     label: str | None,
     labels_file: Path | None,
     features: tuple[str, ...] | None,
     id_column: str | None,
-    folds: int,
-    seed: int,
     batch_rows: int,
     encoding: str | None,
     reporter: Reporter,
     executor: LocalExecutor | DaskExecutor | None = None,
-) -> Streamed:
-    """Three passes over the pieces of ``path``: labels + column means, per-fold LDA statistics, probabilities.
-
-    With a :class:`DaskExecutor` every pass runs piece by piece on the cluster's workers (which must
-    see the same paths); statistics are summed here in piece order, so the result is the same as a
-    local run with the same seed and ``batch_rows``.
-    """
+) -> LabelPass:
+    """Pass 1 over the pieces of ``path``: labels, ids, per-row missing share and column means."""
     from labelaudit.io.readers import read_labels_file
 
     if batch_rows < 1:
@@ -547,10 +555,50 @@ def stream_out_of_fold(
     del raw
     labels, classes = encode_labels(raw_labels, f"label column '{label_col or 'labels'}'")
     del raw_labels
-    k = len(classes)
-    d = len(col_sum)
+    reporter.end("stream:labels", f"{n} rows, {len(classes)} classes, {len(col_sum)} features")
+    id_values = (
+        np.asarray(pa.chunked_array([c for r in ids for c in r.chunks]).to_pylist(), dtype=object)
+        if spec.id_column
+        else None
+    )
     center = col_sum / np.maximum(col_n, 1)
-    reporter.end("stream:labels", f"{n} rows, {k} classes, {d} features")
+    return LabelPass(pieces, spec, label_col, labels, classes, id_values, np.concatenate(nulls), center, where)
+
+
+def stream_out_of_fold(
+    path: str | Path,
+    *,
+    label: str | None,
+    labels_file: Path | None,
+    features: tuple[str, ...] | None,
+    id_column: str | None,
+    folds: int,
+    seed: int,
+    batch_rows: int,
+    encoding: str | None,
+    reporter: Reporter,
+    executor: LocalExecutor | DaskExecutor | None = None,
+) -> Streamed:
+    """Three passes over the pieces of ``path``: labels + column means, per-fold LDA statistics, probabilities.
+
+    With a :class:`DaskExecutor` every pass runs piece by piece on the cluster's workers (which must
+    see the same paths); statistics are summed here in piece order, so the result is the same as a
+    local run with the same seed and ``batch_rows``.
+    """
+    ex = executor or LocalExecutor()
+    lp = stream_labels(
+        path,
+        label=label,
+        labels_file=labels_file,
+        features=features,
+        id_column=id_column,
+        batch_rows=batch_rows,
+        encoding=encoding,
+        reporter=reporter,
+        executor=ex,
+    )
+    pieces, spec, labels, classes, center, where = lp.pieces, lp.spec, lp.labels, lp.class_names, lp.center, lp.where
+    k, d = len(classes), len(center)
     # pass 2: per-fold class sums and cross-products, summed in piece order
     reporter.start("stream:fit", total=len(pieces), message=f"pass 2/3: per-fold statistics{where}")
     model = StreamingLDA(d, k, folds)
@@ -569,7 +617,7 @@ def stream_out_of_fold(
     fd, tmp = tempfile.mkstemp(prefix="labelaudit-pred-probs-", suffix=".npy")
     os.close(fd)
     try:
-        pp = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, k))
+        pp = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(labels), k))
     finally:
         os.unlink(tmp)  # the mapping stays valid; nothing is left behind on a crash
     for i, (p, block) in enumerate(
@@ -587,13 +635,11 @@ def stream_out_of_fold(
         labels=labels,
         class_names=classes,
         pred_probs=pp,
-        null_fraction=np.concatenate(nulls),
+        null_fraction=lp.null_fraction,
         feature_columns=list(spec.features),
         n_features=d,
-        ids=np.asarray(pa.chunked_array([c for r in ids for c in r.chunks]).to_pylist(), dtype=object)
-        if spec.id_column
-        else None,
-        label_column=label_col,
+        ids=lp.ids,
+        label_column=lp.label_column,
         id_column=spec.id_column,
         notes=[
             f"--low-memory: streamed {len(pieces)} piece(s) in batches of {batch_rows} rows{where}; streaming LDA "
