@@ -53,8 +53,8 @@ def resolve_auto(ds: Dataset) -> tuple[ModelName, str]:
     n_feat = ds.features.n_features if ds.features is not None else 0
     if ds.n_rows * max(n_feat, 1) * ds.n_classes <= ENSEMBLE_MAX_COST:
         return ModelName.ensemble, (
-            "small data: regularised logistic regression, SVC (or gradient boosting) and 30-NN, their probabilities "
-            "weighted by the likelihood of the given labels (best in the detection benchmark)"
+            "small data: mean of regularised logistic regression, SVC (or gradient boosting) and 30-NN probabilities "
+            "(best in the detection benchmark)"
         )
     if ds.kind == "embedding":
         return ModelName.logreg, "embedding vectors: a linear probe is the standard, fast choice"
