@@ -67,3 +67,54 @@ def test_no_private_names_imported_across_modules():
                     if a.name.startswith("_") and not a.name.startswith("__")
                 ]
     assert offenders == []
+
+
+def _defined_names(path: Path) -> set[str]:
+    """Names a module defines at its top level (functions, classes, assignments, imports)."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.If, ast.Try)):
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.FunctionDef, ast.ClassDef)):
+                    names.add(sub.name)
+                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    names.update((a.asname or a.name).split(".")[0] for a in sub.names)
+                elif isinstance(sub, ast.Assign):
+                    names.update(n.id for t in sub.targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def test_every_internal_import_names_something_that_exists():
+    """Static, so an import inside a torch-only (or dask-only) branch is checked without the extra installed:
+    a wrong ``from labelaudit.x import y`` in such a branch once passed every test without torch."""
+    modules = _modules()
+    defined = {m: _defined_names(p) for m, p in modules.items()}
+    broken = []
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("labelaudit"):
+                if node.module not in modules:
+                    broken.append(f"{name}: no module {node.module}")
+                    continue
+                for a in node.names:
+                    if (
+                        a.name != "*"
+                        and f"{node.module}.{a.name}" not in modules
+                        and a.name not in defined[node.module]
+                    ):
+                        broken.append(f"{name}: {node.module} has no {a.name}")
+            elif isinstance(node, ast.Import):
+                broken += [
+                    f"{name}: no module {a.name}"
+                    for a in node.names
+                    if a.name.startswith("labelaudit") and a.name not in modules
+                ]
+    assert broken == []

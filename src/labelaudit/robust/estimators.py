@@ -206,7 +206,7 @@ class RobustClassifier(_TorchBase):
 
     def fit(self, X, y):
         torch = require_torch()
-        from labelaudit.extras import losses as L
+        from labelaudit.robust import losses as L
 
         self._validate()
         Xs, codes = self._prepare_fit(X, y)
@@ -305,7 +305,7 @@ class CoTeachingClassifier(_TorchBase):
 
     def fit(self, X, y):
         torch = require_torch()
-        from labelaudit.extras import losses as L
+        from labelaudit.robust import losses as L
 
         models = self._validate()
         Xs, codes = self._prepare_fit(X, y)
