@@ -47,6 +47,9 @@ class Audit:
     path: Path | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Extra per-audit tables saved as ``<name>.parquet`` (crowd audits: ``items``, ``annotators``)."""
+    source: Any = field(default=None, repr=False, compare=False)
+    """The opened input (``labelaudit.io.readers.TableSource``) a fresh scan holds, so writing its cleaned
+    copy parses the bytes the scan read and hashed instead of reading the file again; never saved."""
 
     # -- convenient views -------------------------------------------------
     @property

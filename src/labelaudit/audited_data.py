@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from labelaudit.audit import Audit
 from labelaudit.errors import InputError, SchemaError
-from labelaudit.io.readers import file_sha256, open_table, read_labels_file
+from labelaudit.io.readers import TableSource, file_sha256, open_table, read_labels_file
 
 
 @dataclass
@@ -55,10 +55,19 @@ def load_audited_data(audit: Audit, data: Path | None = None) -> AuditedData:
     """Read the audited data (default: the manifest's path) after checking it is the same file."""
     m = audit.manifest
     path = Path(data) if data is not None else Path(m["input"]["path"])
-    verify_audited_file(audit, path)
+    source = audit.source
+    if source is not None and (data is not None and Path(data).resolve() != Path(source.path).resolve()):
+        source = None
+    if source is None or source.sha256() != m["input"]["sha256"]:
+        verify_audited_file(audit, path)
+        source = None
     labels_file = Path(m["labels_file"]["path"]) if m.get("labels_file") else None
     out = read_data_file(
-        path, label_column=m["label_column"], encoding=(m.get("options") or {}).get("encoding"), labels_file=labels_file
+        path,
+        label_column=m["label_column"],
+        encoding=(m.get("options") or {}).get("encoding"),
+        labels_file=labels_file,
+        source=source,
     )
     if len(out.frame) != m["input"]["rows"]:
         raise InputError(f"{path} has {len(out.frame)} rows but the audit has {m['input']['rows']}; re-run scan")
@@ -66,10 +75,19 @@ def load_audited_data(audit: Audit, data: Path | None = None) -> AuditedData:
 
 
 def read_data_file(
-    path: Path, *, label_column: str | None, encoding: str | None = None, labels_file: Path | None = None
+    path: Path,
+    *,
+    label_column: str | None,
+    encoding: str | None = None,
+    labels_file: Path | None = None,
+    source: TableSource | None = None,
 ) -> AuditedData:
-    """Every column of a data file, typed so that rows can be written back faithfully."""
-    source = open_table(path, encoding=encoding)
+    """Every column of a data file, typed so that rows can be written back faithfully.
+
+    ``source``: the file as a scan opened it (its bytes already read and hashed), to parse instead of the path.
+    """
+    if source is None:
+        source = open_table(path, encoding=encoding)
     label_col = label_column or "label"
     if source.is_array:
         X = np.asarray(source.matrix)
@@ -92,7 +110,12 @@ def read_data_file(
         )
     if source.format in {"csv", "tsv"}:
         frame = pd.read_csv(
-            path, sep=source.delimiter, dtype=str, keep_default_na=False, na_filter=False, encoding=source.encoding
+            source.byte_stream(),
+            sep=source.delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            encoding=source.encoding,
         )
         return AuditedData(path, source.format, frame, label_col, delimiter=source.delimiter, encoding=source.encoding)
     table = source.read(source.columns)

@@ -113,9 +113,15 @@ def _item_features_pred_probs(
 
 
 def scan_crowd(
-    path: Path, options, *, progress: ProgressCallback | None = None, command=None, config_file: str | None = None
+    path: Path,
+    options,
+    *,
+    progress: ProgressCallback | None = None,
+    command=None,
+    config_file: str | None = None,
+    source=None,
 ) -> Audit:
-    """Audit a multi-annotator export; see the module docstring."""
+    """Audit a multi-annotator export; see the module docstring. ``source``: the export, already opened."""
     rep = Reporter(progress)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -130,6 +136,7 @@ def scan_crowd(
         time=options.time_column,
         gold=options.gold,
         encoding=options.encoding,
+        source=source,
     )
     for note in ann.notes:
         rep.warning(note)
@@ -407,7 +414,7 @@ def _build_audit(
         gates["passed"] = all(r["passed"] for r in gates["results"])
     timings["total"] = round(time.perf_counter() - t0, 4)
     manifest = {
-        **manifest_header(path, ann.format.value, len(ann.frame), file_sha256(path), command),
+        **manifest_header(path, ann.format.value, len(ann.frame), ann.sha256 or file_sha256(path), command),
         "kind": "crowd",
         "labels_file": None,
         "crowd_features_file": file_facts(options.crowd_features),

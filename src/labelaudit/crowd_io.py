@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from labelaudit.errors import InputError, SchemaError
-from labelaudit.io.readers import open_table
+from labelaudit.io.readers import TableSource, open_table
 
 ITEM_NAMES = ("item", "item_id", "task", "task_id", "example", "example_id")
 ANNOTATOR_NAMES = ("annotator", "annotator_id", "worker", "worker_id", "rater", "user", "user_id")
@@ -48,6 +48,8 @@ class Annotations:
     columns: dict[str, str | None]
     duplicates_replaced: int = 0
     notes: list[str] = field(default_factory=list)
+    #: SHA-256 of the bytes that were parsed (None: hash the file)
+    sha256: str | None = None
 
 
 def _pick(columns: list[str], given: str | None, names: tuple[str, ...], what: str, path: Path) -> str:
@@ -77,15 +79,19 @@ def detect_format(path: Path, columns: list[str]) -> ExportFormat:
     return ExportFormat.long
 
 
-def is_annotation_export(path: Path) -> bool:
-    """True for files that are multi-annotator exports without being told (JSON, MTurk, Toloka, Label Studio CSV)."""
+def is_annotation_export(path: Path, columns: list[str] | None = None) -> bool:
+    """True for files that are multi-annotator exports without being told (JSON, MTurk, Toloka, Label Studio CSV).
+
+    ``columns``: the file's columns when the caller has opened it already.
+    """
     if path.suffix.lower() == ".json":
         return True
-    try:
-        cols = open_table(path).columns
-    except InputError:
-        return False
-    return detect_format(path, cols) is not ExportFormat.long
+    if columns is None:
+        try:
+            columns = open_table(path).columns
+        except InputError:
+            return False
+    return detect_format(path, columns) is not ExportFormat.long
 
 
 def _finish(df: pd.DataFrame, fmt: ExportFormat, columns: dict[str, str | None], path: Path) -> Annotations:
@@ -117,11 +123,13 @@ def read_annotations(
     time: str | None = None,
     gold: str | None = None,
     encoding: str | None = None,
+    source: TableSource | None = None,
 ) -> Annotations:
+    """``source``: the file already opened by the caller (its bytes are read once)."""
     path = Path(path)
     if path.suffix.lower() == ".json" and export_format in (ExportFormat.auto, ExportFormat.label_studio):
         return _label_studio_json(path)
-    src = open_table(path, encoding=encoding)
+    src = source if source is not None else open_table(path, encoding=encoding)
     cols = src.columns
     fmt = detect_format(path, cols) if export_format is ExportFormat.auto else export_format
     if fmt is ExportFormat.mturk:
@@ -171,7 +179,9 @@ def read_annotations(
     df = pd.DataFrame({role: table[col] for role, col in names.items() if col is not None})
     if "time" in df:
         df["time"] = pd.to_numeric(df["time"], errors="coerce")
-    return _finish(df, fmt, names, path)
+    out = _finish(df, fmt, names, path)
+    out.sha256 = src.sha256()
+    return out
 
 
 def _label_studio_json(path: Path) -> Annotations:

@@ -66,19 +66,28 @@ def scan(
     from labelaudit.stream import is_dataset_path
 
     dataset = is_dataset_path(data)
-    if not dataset and (options.is_crowd or (options.export_format == "auto" and is_annotation_export(path))):
+    source = None
+    if not (dataset or options.low_memory or options.dask or path.suffix.lower() == ".json"):
+        # the one open of the input: its schema now, its bytes once when first read (hashed in the same pass)
+        source = open_table(path, encoding=options.encoding)
+    crowd = options.is_crowd or (
+        options.export_format == "auto"
+        and not dataset
+        and is_annotation_export(path, source.columns if source is not None else None)
+    )
+    if crowd:
         from labelaudit.crowd import scan_crowd
 
-        return scan_crowd(path, options, progress=progress, command=command, config_file=config_file)
+        return scan_crowd(path, options, progress=progress, command=command, config_file=config_file, source=source)
     rep = Reporter(progress)
     timer = _Timer()
     opts = options
-    streamed = _maybe_stream(path, opts, rep, timer)
+    streamed = _maybe_stream(path, opts, rep, timer, source)
     if streamed is not None:
         return _finish(streamed, opts, rep, timer, command, config_file)
     with timer.stage("read"):
         rep.start("read", message=f"reading {path.name}")
-        source = open_table(path, encoding=opts.encoding)
+        source = source if source is not None else open_table(path, encoding=opts.encoding)
         ds = build_dataset(
             source,
             label=opts.label,
@@ -89,7 +98,7 @@ def scan(
             encoding=opts.encoding,
             reporter=rep,
         )
-        sha = file_sha256(path)
+        sha = source.sha256()
         rep.end("read", f"read {ds.n_rows} rows, {ds.n_classes} classes")
     model_info: dict[str, Any]
     notes: list[str] = list(ds.notes)
@@ -131,6 +140,7 @@ def scan(
         notes,
         fold_seconds=fold_seconds,
         warnings=warned,
+        source=source,
     )
     return _finish(modelled, opts, rep, timer, command, config_file)
 
@@ -172,6 +182,7 @@ class _Modelled:
     fold_seconds: list[float] = field(default_factory=list)
     streamed: _StreamFacts | None = None
     warnings: list[str] = field(default_factory=list)
+    source: Any = None
 
 
 def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, command, config_file) -> Audit:
@@ -220,10 +231,10 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
         "gates": gates,
         "exit_code": exit_code,
     }
-    return Audit(manifest, issues, pred_probs)
+    return Audit(manifest, issues, pred_probs, source=m.source)
 
 
-def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
+def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer, source=None):
     """The streaming (low-memory) read and model stage, when asked for (``--low-memory``, ``--dask``, a dataset).
 
     Streaming never starts by itself: what is computed must not depend on how much memory is free. When
@@ -241,7 +252,7 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer):
         raise ConfigError(f"{why} is scanned by streaming feature columns: drop --text or --in-memory")
     if not must and not opts.low_memory:
         if opts.low_memory is None and not opts.pred_probs and not opts.text:
-            _refuse_if_too_big(path, opts)
+            _refuse_if_too_big(path, opts, source)
         return None
     if opts.model is not ModelName.auto and not opts.pred_probs:
         raise ConfigError(
@@ -357,15 +368,11 @@ def _streamed_with_pred_probs(path, fmt, sha, lp, opts: ScanOptions, rep: Report
     return _Modelled(path, fmt, sha, ds, pred_probs, rare, model_info, notes, streamed=facts)
 
 
-def _refuse_if_too_big(path: Path, opts: ScanOptions) -> None:
+def _refuse_if_too_big(path: Path, opts: ScanOptions, source) -> None:
     """Stop before reading features that would take more than half the available memory."""
     from labelaudit import stream
 
-    try:
-        source = open_table(path, encoding=opts.encoding)
-    except LabelAuditError:
-        return
-    if source.format not in stream.STREAM_FORMATS:
+    if source is None or source.format not in stream.STREAM_FORMATS:
         return
     need = stream.feature_bytes_estimate(source, len(opts.features or ()))
     avail = stream.available_memory()

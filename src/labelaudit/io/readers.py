@@ -27,6 +27,9 @@ ARROW_SUFFIXES = {".feather", ".arrow", ".ipc"}
 NUMPY_SUFFIXES = {".npy", ".npz"}
 DATA_SUFFIXES = CSV_SUFFIXES | PARQUET_SUFFIXES | JSONL_SUFFIXES | ARROW_SUFFIXES | NUMPY_SUFFIXES
 SUPPORTED = "CSV/TSV, Parquet, JSON Lines, Feather/Arrow, NPY or NPZ"
+#: a table file up to this size is read from disk once, hashed in the same pass, and parsed from memory
+#: (also when the audit writes its cleaned copy); a bigger one is read from its path each time it is needed
+RETAIN_BYTES = 1 << 30
 PICKLE_REFUSED = (
     "holds pickled Python objects, which labelaudit refuses to load because loading them can run code; "
     "save a plain numeric array with numpy.save(..., allow_pickle=False)"
@@ -80,12 +83,15 @@ def _decode_error(path: Path, err: UnicodeDecodeError, encoding: str) -> InputEr
     )
 
 
-def sniff_delimiter(path: Path, encoding: str) -> str:
+def sniff_delimiter(path: Path, encoding: str, content: bytes | None = None) -> str:
     """Detect the delimiter of a delimited text file from its first 64 KiB."""
     if path.suffix.lower() in {".tsv", ".tab"}:
         return "\t"
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
+    if content is not None:
+        head = content[:65536]
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
     try:
         text = head.decode(encoding)
     except UnicodeDecodeError as err:
@@ -119,10 +125,44 @@ class TableSource:
     #: JSON Lines has no schema without a full read: the table read by ``open_table`` is kept for ``read``
     #: (format ``table``: an in-memory table, e.g. training and test rows stacked by ``retrain``)
     loaded: pa.Table | None = field(default=None, repr=False)
+    _content: bytes | None = field(default=None, init=False, repr=False)
+    _sha256: str | None = field(default=None, init=False, repr=False)
 
     @property
     def is_array(self) -> bool:
         return self.format in {"npy", "npz"}
+
+    def content(self) -> bytes | None:
+        """The file's bytes, read once and hashed in the same pass; ``None`` for arrays and big files."""
+        if (
+            self._content is None
+            and self.format not in {"npy", "npz", "table"}
+            and self.path.stat().st_size <= RETAIN_BYTES
+        ):
+            h = hashlib.sha256()
+            chunks = []
+            with open(self.path, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    h.update(block)
+                    chunks.append(block)
+            self._content, self._sha256 = b"".join(chunks), h.hexdigest()
+        return self._content
+
+    def sha256(self) -> str:
+        """SHA-256 of the bytes that were parsed (of the file, when it is read from its path)."""
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.path)
+        return self._sha256
+
+    def handle(self):
+        """What a reader opens: the retained bytes (a fresh stream each call) or the path."""
+        content = self.content()
+        return pa.BufferReader(content) if content is not None else self.path
+
+    def byte_stream(self):
+        """For pandas: a fresh byte stream over the retained bytes, or the path."""
+        return _stream(self.path, self.content())
+
 
     def read(self, columns: Sequence[str]) -> pa.Table:
         """Read only ``columns`` (in that order) as an Arrow table."""
@@ -133,23 +173,24 @@ class TableSource:
             if self.format == "parquet":
                 import pyarrow.parquet as pq
 
-                return pq.read_table(self.path, columns=cols)
+                return pq.read_table(self.handle(), columns=cols)
             if self.format == "arrow":
                 import pyarrow.feather as feather
 
-                return feather.read_table(self.path, columns=cols, memory_map=True)
+                handle = self.handle()
+                return feather.read_table(handle, columns=cols, memory_map=isinstance(handle, Path))
             if self.format in {"jsonl", "table"}:
-                table = self.loaded if self.loaded is not None else _read_jsonl(self.path)
+                table = self.loaded if self.loaded is not None else _read_jsonl(self.path, self.content())
                 return table.select(cols)
         except (pa.ArrowInvalid, OSError) as err:
             raise InputError(f"{self.path}: cannot read the {self.format} file ({_short(err)})") from None
         raise InputError(f"{self.path}: the {self.format} format holds arrays, not columns")
 
     def _read_csv(self, cols: list[str]) -> pa.Table:
-        check_csv_rows(self.path, self.delimiter or ",", self.encoding, len(self.columns))
+        check_csv_rows(self.path, self.delimiter or ",", self.encoding, len(self.columns), self.content())
         try:
             df = pd.read_csv(
-                self.path,
+                _stream(self.path, self.content()),
                 sep=self.delimiter,
                 usecols=cols,
                 encoding=self.encoding,
@@ -163,7 +204,11 @@ class TableSource:
         return pa.Table.from_pandas(df[cols], preserve_index=False)
 
 
-def check_csv_rows(path: Path, delimiter: str, encoding: str, n_columns: int) -> None:
+def _stream(path: Path, content: bytes | None):
+    return io.BytesIO(content) if content is not None else path
+
+
+def check_csv_rows(path: Path, delimiter: str, encoding: str, n_columns: int, content: bytes | None = None) -> None:
     """Every row has as many fields as the header: a ragged row is an error, not silently cut or padded.
 
     (pandas drops a row's extra fields when only some columns are read, and pads short rows with
@@ -183,7 +228,7 @@ def check_csv_rows(path: Path, delimiter: str, encoding: str, n_columns: int) ->
         bad.clear()
         try:
             pacsv.read_csv(
-                path,
+                _stream(path, content),
                 read_options=pacsv.ReadOptions(encoding=encoding),
                 parse_options=pacsv.ParseOptions(
                     delimiter=delimiter, newlines_in_values=newlines, invalid_row_handler=on_bad_row
@@ -210,18 +255,21 @@ def _short(err: BaseException) -> str:
     return text[:200]
 
 
-def _read_jsonl(path: Path) -> pa.Table:
+def _read_jsonl(path: Path, content: bytes | None = None) -> pa.Table:
     import pyarrow.json as pajson
 
     # pyarrow 26 crashes the process (SIGSEGV) on a file whose first value is not an object (``null``):
     # look before handing it over
-    with open(path, "rb") as fh:
-        head = fh.read(65536).lstrip()
+    if content is not None:
+        head = content[:65536].lstrip()
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(65536).lstrip()
     if head and not head.startswith(b"{"):
         kind = "a JSON array (a .json file, not JSON Lines)" if head.startswith(b"[") else "not a JSON object"
         raise InputError(f'{path}: the first line is {kind}; write one JSON object per line ({{"col": value}})')
     try:
-        return pajson.read_json(path)
+        return pajson.read_json(pa.BufferReader(content) if content is not None else path)
     except pa.ArrowInvalid as err:
         raise InputError(f"{path}: not valid JSON Lines ({_short(err)}); write one JSON object per line") from None
 
@@ -274,49 +322,65 @@ def _no_duplicate_columns(path: Path, names: list[str]) -> None:
         )
 
 
-def open_table(path: Path, *, encoding: str | None = None) -> TableSource:
-    """Open a data file and read its schema (columns) without reading the data."""
+def open_table(path: Path, *, encoding: str | None = None, read_once: bool = False) -> TableSource:
+    """Open a data file and read its schema (columns) without reading the data.
+
+    ``read_once``: read the file's bytes now (hashed in the same pass, up to ``RETAIN_BYTES``) and parse
+    the schema and, later, every column from them, so one scan reads its input from disk once and
+    every part of it sees the same bytes even if the file changes meanwhile.
+    """
     path = Path(path)
     fmt = _format_of(path)
     _check_file(path)
     enc = encoding or "utf-8"
+    probe = TableSource(path, fmt, [], encoding=enc)
+    content = probe.content() if read_once or fmt == "jsonl" else None
     if fmt in {"csv", "tsv"}:
-        delim = sniff_delimiter(path, enc)
+        delim = sniff_delimiter(path, enc, content)
         try:
-            header = pd.read_csv(path, sep=delim, nrows=0, encoding=enc)
+            header = pd.read_csv(_stream(path, content), sep=delim, nrows=0, encoding=enc)
         except UnicodeDecodeError as err:
             raise _decode_error(path, err, enc) from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
             raise InputError(f"{path}: cannot parse as delimited text ({_short(err)})") from None
-        raw = pd.read_csv(path, sep=delim, nrows=1, header=None, dtype=str, keep_default_na=False, encoding=enc)
+        raw = pd.read_csv(
+            _stream(path, content), sep=delim, nrows=1, header=None, dtype=str, keep_default_na=False, encoding=enc
+        )
         _no_duplicate_columns(path, [str(c) for c in raw.iloc[0]] if len(raw) else [])
-        return TableSource(path, fmt, [str(c) for c in header.columns], encoding=enc, delimiter=delim)
+        probe.columns, probe.delimiter = [str(c) for c in header.columns], delim
+        return probe
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         try:
-            schema = pq.read_schema(path)
+            schema = pq.read_schema(probe.handle() if content is not None else path)
         except (pa.ArrowInvalid, OSError) as err:
             raise InputError(
                 f"{path} is not a readable Parquet file ({_short(err)}); check that it was written completely"
             ) from None
         _no_duplicate_columns(path, list(schema.names))
-        return TableSource(path, fmt, list(schema.names), arrow_schema=schema)
+        probe.columns, probe.arrow_schema = list(schema.names), schema
+        return probe
     if fmt == "arrow":
         import pyarrow.ipc as ipc
 
         try:
-            with pa.memory_map(str(path)) as src:
-                schema = ipc.open_file(src).schema
+            if content is not None:
+                schema = ipc.open_file(pa.BufferReader(content)).schema
+            else:
+                with pa.memory_map(str(path)) as src:
+                    schema = ipc.open_file(src).schema
         except (pa.ArrowInvalid, OSError) as err:
             raise InputError(
                 f"{path} is not a readable Feather/Arrow IPC file ({_short(err)}); check that it was written completely"
             ) from None
         _no_duplicate_columns(path, list(schema.names))
-        return TableSource(path, fmt, list(schema.names), arrow_schema=schema)
+        probe.columns, probe.arrow_schema = list(schema.names), schema
+        return probe
     if fmt == "jsonl":
-        table = _read_jsonl(path)
-        return TableSource(path, fmt, list(table.schema.names), arrow_schema=table.schema, loaded=table)
+        table = _read_jsonl(path, content)
+        probe.columns, probe.arrow_schema, probe.loaded = list(table.schema.names), table.schema, table
+        return probe
     if fmt == "npy":
         arr = load_npy(path)
         return TableSource(path, fmt, [], matrix=arr)
