@@ -542,7 +542,7 @@ def test_a_crafted_skops_model_is_refused_and_runs_nothing(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
     from labelaudit.errors import AuditFormatError
-    from labelaudit.model_io import MODEL_JSON, MODEL_SCHEMA, SKOPS_FILE, load_model
+    from labelaudit.retrain.model_io import MODEL_JSON, MODEL_SCHEMA, SKOPS_FILE, load_model
 
     marker = tmp_path / "pwned"
     model = LogisticRegression().fit(np.random.default_rng(0).random((20, 3)), np.arange(20) % 2)
@@ -674,6 +674,24 @@ def test_fuzz_tampered_manifest(path, value, delete, template, tmp_path_factory)
     for fmt in ("table", "json", "markdown"):
         _run_fuzz(runner, ["report", str(audit), "--format", fmt, "--data", str(template / "b.csv")])
     _run_fuzz(runner, ["filter", str(audit), "--data", str(template / "b.csv"), "--output", str(d / "c.csv")])
+
+
+@pytest.mark.parametrize(
+    ("keys", "value"),
+    [(("gates", "results"), [None]), (("gates", "results"), [{"check": "label"}]), (("summary", "per_class"), [1])],
+)
+def test_tampered_manifest_list_entries_are_exit_2(keys, value, template, tmp_path):
+    """Found by the fuzzer: gates.results = [None] crashed the summary table (exit 3)."""
+    from typer.testing import CliRunner
+
+    audit = tmp_path / "b.labelaudit"
+    shutil.copytree(template / "b.labelaudit", audit)
+    m = json.loads((audit / "manifest.json").read_text())
+    m[keys[0]][keys[1]] = value
+    (audit / "manifest.json").write_text(json.dumps(m))
+    res = invoke(CliRunner(), ["report", str(audit), "--data", str(template / "b.csv")])
+    assert res.exit_code == 2, res.output
+    assert f"an entry of '{'.'.join(keys)}' is not what labelaudit wrote" in res.output
 
 
 def test_a_target_that_appears_while_writing_is_not_replaced(tmp_path):

@@ -98,7 +98,7 @@ class Audit:
         """Write the audit directory atomically; refuses to replace one unless ``force``.
 
         ``extra(audit, folder)`` writes more files into the directory inside the same atomic write and
-        returns what the manifest records of them under ``cleaned`` (``labelaudit.filtering.write_default_cleaned``
+        returns what the manifest records of them under ``cleaned`` (``clean.filtering.write_default_cleaned``
         writes the default ``filter`` result: ``cleaned.<ext>`` and ``removed.<ext>``).
         """
         path = Path(path)
@@ -193,6 +193,11 @@ MANIFEST_SPEC: dict[str, Any] = {
         "checks": {"label": {"count": int, "rate": (int, float), "estimated_noise_rate": (int, float)}},
     },
 }
+#: lists of objects the renderers index into: each entry is an object with these keys and types
+MANIFEST_ENTRIES: dict[tuple[str, ...], dict[str, Any]] = {
+    ("gates", "results"): {"check": str, "passed": bool, "rate": (int, float), "threshold": (int, float)},
+    ("summary", "per_class"): {"rows": int, "flagged": int, "rate": (int, float), "assessed": bool},
+}
 ISSUES_COLUMNS = ("row", "given_label", "suggested_label", "label_quality", "is_label_issue", "rank")
 
 
@@ -218,6 +223,20 @@ def _check_manifest(path: Path, manifest: dict[str, Any], spec: dict[str, Any] =
         for c in manifest["classes"]:
             if not isinstance(c, dict) or "name" not in c:
                 raise AuditFormatError(f"{path / MANIFEST}: 'classes' entries need a 'name'; re-run 'labelaudit scan'")
+        for keys, entry in MANIFEST_ENTRIES.items():
+            value: Any = manifest
+            for k in keys:
+                value = value[k]
+            for e in value:
+                bad = not isinstance(e, dict) or any(
+                    k not in e or not isinstance(e[k], t) or (t is int and isinstance(e[k], bool))
+                    for k, t in entry.items()
+                )
+                if bad:
+                    raise AuditFormatError(
+                        f"{path / MANIFEST}: an entry of '{'.'.join(keys)}' is not what labelaudit wrote; "
+                        "re-run 'labelaudit scan'"
+                    )
 
 
 def _read_table(path: Path, name: str) -> pd.DataFrame:

@@ -1,0 +1,1 @@
+"""Multi-annotator exports: reading them, consensus, annotator quality, what to label next, a simulator."""

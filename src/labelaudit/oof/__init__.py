@@ -1,0 +1,1 @@
+"""Out-of-fold predicted probabilities: K-fold training (in memory or streamed), the models, given pred_probs."""
