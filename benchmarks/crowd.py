@@ -3,7 +3,7 @@
     python benchmarks/crowd.py                       # K=10 x 10 000 items and K=4 x 3 000 items, 3 seeds each
     python benchmarks/crowd.py --sizes 10:20000 --seeds 2
 
-Crowds from ``labelaudit.crowd_sim.simulate_crowd``: 3 labels per item, long-tailed activity (log-normal,
+Crowds from ``labelaudit.crowd.simulate.simulate_crowd``: 3 labels per item, long-tailed activity (log-normal,
 median ~100 answers, a quarter with ~40 or fewer), 20 % hard items that pull even good annotators
 towards chance and mostly towards one look-alike class, 3 % spammers and 1 % adversarial annotators.
 
@@ -41,8 +41,8 @@ def encode(sim):
 
 
 def labelaudit_consensus(item_idx, ann_idx, labels, n, m, k, seed=0):
-    from labelaudit.consensus import annotator_quality, choose_strength, dawid_skene
-    from labelaudit.crowd import _subsample
+    from labelaudit.crowd.consensus import annotator_quality, choose_strength, dawid_skene
+    from labelaudit.crowd.scan import _subsample
 
     strength, _ = choose_strength(*_subsample(item_idx, ann_idx, labels, n, seed), m, k, seed=seed)
     ds = dawid_skene(item_idx, ann_idx, labels, n, m, k, strength=strength, tol=1e-5)
@@ -76,9 +76,9 @@ def crowdkit_methods(sim, items, k):
 
 
 def one_crowd(k: int, n_items: int, seed: int, budget_share: float):
-    from labelaudit.active import expected_gain, pooled_confusion
-    from labelaudit.consensus import dawid_skene, majority_vote, vote_counts
-    from labelaudit.crowd_sim import simulate_crowd
+    from labelaudit.crowd.active import expected_gain, pooled_confusion
+    from labelaudit.crowd.consensus import dawid_skene, majority_vote, vote_counts
+    from labelaudit.crowd.simulate import simulate_crowd
 
     sim = simulate_crowd(n_items, k, 3, seed=seed)
     items, anns, item_idx, ann_idx, labels, truth = encode(sim)

@@ -4,7 +4,7 @@
     python benchmarks/detection_variants.py --datasets iris,penguins --seeds 2
 
 The cases are exactly those of benchmarks/detection.py (same shuffling, noise and seeds). Every
-member model is fitted on labelaudit's own folds (``labelaudit.oof.assign_folds``), so the variant
+member model is fitted on labelaudit's own folds (``labelaudit.oof.kfold.assign_folds``), so the variant
 ``default`` reproduces ``labelaudit.scan``'s flags. Each variant is the mean of some members'
 out-of-fold probabilities plus a flag rule; the table is its mean F1 gain over the plain pipeline
 (a), on the dev datasets (wine, digits: where the defaults were chosen), the confirm datasets (iris,
@@ -37,7 +37,7 @@ def members(ds, seed):
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    from labelaudit.models import _ensemble_members
+    from labelaudit.oof.models import _ensemble_members
 
     out = dict(_ensemble_members(ds, seed))
 
@@ -72,7 +72,7 @@ def flag_rules(y, pp):
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
-    from labelaudit.labels import majority_rule_applies, other_class_majority
+    from labelaudit.checks.label import majority_rule_applies, other_class_majority
 
     q = get_label_quality_scores(y, pp)
     cl = find_label_issues(y, pp, filter_by="prune_by_noise_rate", n_jobs=1, min_examples_per_class=1)
@@ -104,7 +104,7 @@ def run(name, X, y, kind, rate, seed, labelaudit):
     from cleanlab.rank import get_label_quality_scores
 
     from labelaudit.dataset import Dataset, FeatureSet
-    from labelaudit.oof import assign_folds
+    from labelaudit.oof.kfold import assign_folds
     from labelaudit.truth import detection_scores
 
     X, noisy, truth = noisy_case(X, y, kind, rate, seed, labelaudit)

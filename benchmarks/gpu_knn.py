@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 def main() -> None:
     import torch
 
-    from labelaudit.knn import KnnMethod, _finish_graph, build_knn_graph, torch_knn
+    from labelaudit.checks.knn import KnnMethod, _finish_graph, build_knn_graph, torch_knn
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", default="100000,1000000")

@@ -22,8 +22,8 @@ def main() -> None:
     args = ap.parse_args()
     from sklearn.datasets import make_classification
 
-    from labelaudit import checks as ck
-    from labelaudit.knn import KnnMethod, build_knn_graph
+    from labelaudit.checks import data as ck
+    from labelaudit.checks.knn import KnnMethod, build_knn_graph
 
     X, _ = make_classification(
         n_samples=args.rows,

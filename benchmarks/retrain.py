@@ -50,7 +50,7 @@ def run_case(name, X, y, kind, rate, seed, workdir: Path):
 
     import labelaudit
     from labelaudit.noise import simulate_noise
-    from labelaudit.retrain import retrain
+    from labelaudit.retrain.strategies import retrain
 
     k = int(y.max()) + 1
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)

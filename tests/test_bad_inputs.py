@@ -285,7 +285,7 @@ def test_internal_error_exit_3(runner, workdir, frame, monkeypatch):
     def boom(*a, **k):
         raise ZeroDivisionError("x")
 
-    monkeypatch.setattr("labelaudit.checks.null_check", boom)
+    monkeypatch.setattr("labelaudit.checks.data.null_check", boom)
     res = invoke(runner, ["scan", p, "--model", "logreg", "-q"])
     assert res.exit_code == 3
     assert res.stderr.strip() == "error: check 'null' failed: x; report this with the command you ran"

@@ -192,8 +192,8 @@ def test_models(runner, csv_file, model):
 
 
 def test_auto_picks_by_size_and_kind(monkeypatch):
-    from labelaudit import models
     from labelaudit.dataset import Dataset, FeatureSet
+    from labelaudit.oof import models
 
     def ds(n, d, kind="tabular", floats=True):
         X = np.random.default_rng(0).normal(size=(min(n, 50), d)) if floats else np.ones((min(n, 50), d))
@@ -237,7 +237,7 @@ def test_pred_probs_single_and_ensemble(runner, workdir, frame):
     assert "needs feature columns" in s["skipped_checks"]["null"]
     _, doc = scan_json(runner, [p, "--pred-probs", workdir / "a.npy", "--pred-probs", workdir / "b.csv", "--force"])
     audit = labelaudit.load_audit(workdir / "labels_only.labelaudit")
-    w = audit.manifest["model"]["ensemble_weights"]  # likelihood weights (labelaudit.ensemble)
+    w = audit.manifest["model"]["ensemble_weights"]  # likelihood weights (labelaudit.oof.ensemble)
     assert min(w) > 0.05  # both count, so a column mismatch in b.csv would show
     assert np.allclose(audit.pred_probs, w[0] * a + w[1] * b, atol=1e-5)  # CSV columns matched by class name
     assert "2 models combined with the weights that maximise the likelihood" in audit.manifest["model"]["reason"]

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import spearmanr
 
 import labelaudit
-from labelaudit.consensus import dawid_skene, majority_vote
+from labelaudit.crowd.consensus import dawid_skene, majority_vote
 from tests.conftest import invoke, leftovers
 
 CLASSES = np.array(["neg", "neu", "pos"])

@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import spearmanr
 
 import labelaudit
-from labelaudit.consensus import annotator_quality, majority_vote
-from labelaudit.crowd_sim import simulate_crowd
+from labelaudit.crowd.consensus import annotator_quality, majority_vote
+from labelaudit.crowd.simulate import simulate_crowd
 from tests.conftest import invoke
 
 
@@ -110,7 +110,7 @@ def test_the_gate_judges_only_annotators_whose_interval_allows_it(tmp_path, runn
 
 
 def test_budget_picks_the_items_where_one_more_answer_is_worth_most(tmp_path, runner):
-    from labelaudit.active import expected_gain
+    from labelaudit.crowd.active import expected_gain
 
     sim = simulate_crowd(1500, 4, 3, seed=4)
     sim.annotations.to_csv(tmp_path / "a.csv", index=False)

@@ -65,7 +65,7 @@ def test_cli_takes_the_scheduler_from_the_environment(runner, cluster, partition
 
 def test_unreachable_scheduler_and_missing_extra_exit_2(runner, partitioned, monkeypatch):
     path, _ = partitioned
-    from labelaudit import stream
+    from labelaudit.oof import stream
 
     monkeypatch.setattr(stream, "DASK_CONNECT_TIMEOUT", "2s")
     res = invoke(runner, ["scan", path, "-q", "--dask", "tcp://127.0.0.1:9"])

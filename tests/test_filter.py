@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import labelaudit
 from labelaudit.audit import Audit
-from labelaudit.audited_data import AuditedData
-from labelaudit.clean import plan_actions
-from labelaudit.filtering import filter_dataset
+from labelaudit.clean.filtering import filter_dataset
+from labelaudit.clean.plan import plan_actions
+from labelaudit.io.audited_data import AuditedData
 from tests.conftest import SAMPLE, invoke, leftovers, sha
 
 

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 import labelaudit
-from labelaudit.labels import FlagSize, estimate_errors, find_label_issues
+from labelaudit.checks.label import FlagSize, estimate_errors, find_label_issues
 from tests.conftest import ROOT, invoke
 
 SHARED = ROOT.parent / "shared" / "benchmarks" / "cifar10n-aggregate"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelaudit import knn
-from labelaudit.knn import KnnMethod, build_knn_graph
+from labelaudit.checks import knn
+from labelaudit.checks.knn import KnnMethod, build_knn_graph
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from labelaudit.checks.knn import KnnMethod, _finish_graph, build_knn_graph, resolve_knn_device, torch_knn
 from labelaudit.errors import ConfigError, ExtraMissingError
-from labelaudit.knn import KnnMethod, _finish_graph, build_knn_graph, resolve_knn_device, torch_knn
 
 torch = pytest.importorskip("torch", reason="the torch KNN path needs torch: pip install 'labelaudit[torch]'")
 

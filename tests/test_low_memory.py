@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import labelaudit
-from labelaudit.stream import fold_of
+from labelaudit.oof.stream import fold_of
 from tests.conftest import ROOT, invoke
 
 
@@ -80,7 +80,7 @@ CHILD = """
 import resource, sys
 import numpy, pandas, pyarrow, pyarrow.parquet, sklearn, cleanlab
 import cleanlab.experimental.label_issues_batched, cleanlab.count, cleanlab.filter
-import labelaudit, labelaudit.cli, labelaudit.stream, labelaudit.scan, labelaudit.filtering
+import labelaudit, labelaudit.cli, labelaudit.oof.stream, labelaudit.scan, labelaudit.clean.filtering
 # thread pools are sized before the limit: a thread that cannot get its stack under the limit would
 # leave its pool waiting forever
 pyarrow.set_cpu_count(1)

@@ -6,10 +6,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labelaudit import checks as ck
+from labelaudit.checks import data as ck
+from labelaudit.checks.knn import build_knn_graph
 from labelaudit.dataset import encode_labels
-from labelaudit.knn import build_knn_graph
-from labelaudit.oof import assign_folds
+from labelaudit.oof.kfold import assign_folds
 from labelaudit.options import parse_fail_above
 from labelaudit.scan import evaluate_gates
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import labelaudit
-from labelaudit.filtering import write_default_cleaned
+from labelaudit.clean.filtering import write_default_cleaned
 from labelaudit.progress import ProgressEvent
 
 

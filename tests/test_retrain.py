@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 
-from labelaudit.evaluate import Resamples, score, summarise
+from labelaudit.retrain.evaluate import Resamples, score, summarise
 from tests.conftest import invoke
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -98,7 +98,7 @@ def test_without_a_test_set_it_warns_and_holds_out_unflagged_rows(runner, noisy_
     assert "no clean test set" in res.stderr and "biased" in res.stderr
     assert "NOISY labels: biased" in res.stdout
     from labelaudit.audit import load_audit
-    from labelaudit.retrain import retrain
+    from labelaudit.retrain.strategies import retrain
 
     r = retrain(load_audit(d / "train.labelaudit"), strategies=["baseline"], n_boot=0)
     flagged = load_audit(d / "train.labelaudit").issues["is_label_issue"].to_numpy()
@@ -129,7 +129,7 @@ def test_flags_pick_one_strategy_saved_with_metadata_and_predictions(runner, noi
     ]
     pred = pd.read_parquet(out_dir / "predictions.parquet")
     assert len(pred) == 540
-    from labelaudit.model_io import load_model
+    from labelaudit.retrain.model_io import load_model
 
     model = load_model(out_dir)
     test = pd.read_parquet(d / "test.parquet")
@@ -148,7 +148,7 @@ def test_flags_pick_one_strategy_saved_with_metadata_and_predictions(runner, noi
 @pytest.mark.slow
 def test_rounds_terminate_and_report_the_flagged_set_changes(noisy_digits):
     from labelaudit.audit import load_audit
-    from labelaudit.retrain import retrain
+    from labelaudit.retrain.strategies import retrain
 
     d = noisy_digits
     r = retrain(load_audit(d / "train.labelaudit"), test=d / "test.parquet", strategies=["gce"], rounds=4, n_boot=0)
@@ -171,7 +171,7 @@ def test_sklearn_learner_saves_a_skops_model(runner, noisy_digits, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "model.skops" in {p.name for p in out_dir.iterdir()}
-    from labelaudit.model_io import load_model
+    from labelaudit.retrain.model_io import load_model
 
     model = load_model(out_dir)
     test = pd.read_parquet(d / "test.parquet")

@@ -36,7 +36,7 @@ from labelaudit.errors import (
 _LAZY = {
     "Audit": "labelaudit.audit",
     "load_audit": "labelaudit.audit",
-    "filter_dataset": "labelaudit.filtering",
+    "filter_dataset": "labelaudit.clean.filtering",
     "NoiseKind": "labelaudit.noise",
     "simulate_noise": "labelaudit.noise",
     "ScanOptions": "labelaudit.options",
@@ -47,7 +47,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from labelaudit.audit import Audit, load_audit
-    from labelaudit.filtering import filter_dataset
+    from labelaudit.clean.filtering import filter_dataset
     from labelaudit.noise import NoiseKind, simulate_noise
     from labelaudit.options import ScanOptions
     from labelaudit.progress import ProgressEvent

@@ -408,7 +408,7 @@ def scan(
                 audit = run_scan(
                     path, options, progress=progress, command=command, config_file=ctx.meta.get("config_file")
                 )
-                from labelaudit.filtering import write_default_cleaned
+                from labelaudit.clean.filtering import write_default_cleaned
 
                 audit.save(target, force=force, extra=None if no_clean else write_default_cleaned)
         except (LabelAuditError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - mapped to an exit code
@@ -656,8 +656,8 @@ def filter_cmd(
 ) -> None:
     """Write a cleaned dataset and, beside it, every removed or changed row with its reason (nothing is lost)."""
     from labelaudit.audit import load_audit
+    from labelaudit.clean.filtering import filter_dataset, output_paths, write_outputs
     from labelaudit.console import make_consoles
-    from labelaudit.filtering import filter_dataset, output_paths, write_outputs
 
     stdout, stderr = make_consoles()
     try:
@@ -848,8 +848,8 @@ def retrain(
     """Train with noise-robust strategies and compare them on clean labels; keep the best (or the one asked for)."""
     from labelaudit.audit import load_audit
     from labelaudit.console import ProgressPrinter, make_consoles, render_retrain
-    from labelaudit.retrain import custom_strategy
-    from labelaudit.retrain import retrain as run_retrain
+    from labelaudit.retrain.strategies import custom_strategy
+    from labelaudit.retrain.strategies import retrain as run_retrain
 
     stdout, stderr = make_consoles()
     try:
@@ -889,7 +889,7 @@ def retrain(
             )
         summary = result.to_json()
         if out is not None:
-            from labelaudit.model_io import save_model
+            from labelaudit.retrain.model_io import save_model
 
             save_model(result, out, force=force)
             summary["model_dir"] = str(out)

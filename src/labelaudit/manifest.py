@@ -50,7 +50,7 @@ def manifest_header(path: Path, fmt: str, rows: int, sha: str, command: Sequence
 
 def _input_bytes(path: Path, fmt: str) -> int:
     if fmt == "parquet-dataset":
-        from labelaudit.stream import dataset_files
+        from labelaudit.oof.stream import dataset_files
 
         return sum(f.stat().st_size for f in dataset_files(path))
     return path.stat().st_size
@@ -60,5 +60,3 @@ def file_facts(p: Path | None) -> dict[str, Any] | None:
     if p is None:
         return None
     return {"path": str(Path(p).resolve()), "bytes": Path(p).stat().st_size, "sha256": file_sha256(Path(p))}
-
-

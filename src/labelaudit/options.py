@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labelaudit.checks import ALL_CHECKS, CheckName
+from labelaudit.checks.data import ALL_CHECKS, CheckName
+from labelaudit.checks.knn import KnnMethod
 from labelaudit.errors import ConfigError
-from labelaudit.knn import KnnMethod
-from labelaudit.models import ModelName
+from labelaudit.oof.models import ModelName
 
 
 def parse_enum(cls, value, option):
@@ -131,7 +131,7 @@ class ScanOptions:
         set_(self, "model", parse_enum(ModelName, self.model, "--model"))
         set_(self, "knn", parse_enum(KnnMethod, self.knn, "--knn"))
         set_(self, "checks", parse_checks(self.checks))
-        from labelaudit.labels import FlagSize
+        from labelaudit.checks.label import FlagSize
 
         set_(self, "flag_size", FlagSize.parse(self.flag_size))
         set_(self, "fail_above", parse_fail_above(self.fail_above))
@@ -152,8 +152,8 @@ class ScanOptions:
                 raise ConfigError(f"--fail-above gates '{name}', which is not among --checks; add it to --checks")
         if self.text is not None and self.features:
             raise ConfigError("give either --text COLUMN or --features, not both")
-        from labelaudit.consensus import Consensus
-        from labelaudit.crowd_io import ExportFormat
+        from labelaudit.crowd.consensus import Consensus
+        from labelaudit.crowd.exports import ExportFormat
 
         set_(self, "export_format", parse_enum(ExportFormat, self.export_format, "--export-format").value)
         set_(self, "consensus", parse_enum(Consensus, self.consensus, "--consensus").value)

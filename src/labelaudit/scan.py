@@ -14,19 +14,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelaudit import checks as ck
 from labelaudit.audit import Audit
+from labelaudit.checks import data as ck
+from labelaudit.checks.knn import build_knn_graph, knn_matrix
+from labelaudit.checks.label import find_label_issues
 from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import CheckError, ConfigError, LabelAuditError
 from labelaudit.gates import evaluate_gates
 from labelaudit.io.readers import file_sha256, open_table
-from labelaudit.knn import build_knn_graph, knn_matrix
-from labelaudit.labels import find_label_issues
 from labelaudit.manifest import file_facts, manifest_header
-from labelaudit.models import ModelName, resolve_auto
-from labelaudit.oof import check_assessable, out_of_fold
+from labelaudit.oof.kfold import check_assessable, out_of_fold
+from labelaudit.oof.models import ModelName, resolve_auto
+from labelaudit.oof.predprobs import load_pred_probs, permuted_columns_warning
 from labelaudit.options import ScanOptions
-from labelaudit.predprobs import load_pred_probs, permuted_columns_warning
 from labelaudit.progress import ProgressCallback, Reporter
 
 
@@ -62,8 +62,8 @@ def scan(
     elif kwargs:
         raise ConfigError("pass either options= or keyword options to scan(), not both")
     path = Path(data)
-    from labelaudit.crowd_io import is_annotation_export
-    from labelaudit.stream import is_dataset_path
+    from labelaudit.crowd.exports import is_annotation_export
+    from labelaudit.oof.stream import is_dataset_path
 
     dataset = is_dataset_path(data)
     source = None
@@ -76,7 +76,7 @@ def scan(
         and is_annotation_export(path, source.columns if source is not None else None)
     )
     if crowd:
-        from labelaudit.crowd import scan_crowd
+        from labelaudit.crowd.scan import scan_crowd
 
         return scan_crowd(path, options, progress=progress, command=command, config_file=config_file, source=source)
     rep = Reporter(progress)
@@ -241,7 +241,7 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer, s
     the features would not fit, the scan stops before reading them and says to pass ``--low-memory``.
     With ``--pred-probs`` only the labels are streamed; the label check is the same as in memory.
     """
-    from labelaudit import stream
+    from labelaudit.oof import stream
 
     if opts.low_memory and opts.text:
         raise ConfigError("--low-memory streams numeric feature columns; it does not combine with --text")
@@ -330,7 +330,7 @@ def _load_pred_probs(ds: Dataset, rare: list[int], opts: ScanOptions, rep: Repor
     }
     if len(pp_list) == 1:
         return pp_list[0], model_info, notes
-    from labelaudit.ensemble import combine
+    from labelaudit.oof.ensemble import combine
 
     pred_probs, weights = combine(pp_list, np.where(np.isin(ds.labels, rare), -1, ds.labels), seed=opts.seed)
     model_info["ensemble_weights"] = [round(float(w), 6) for w in weights]
@@ -370,7 +370,7 @@ def _streamed_with_pred_probs(path, fmt, sha, lp, opts: ScanOptions, rep: Report
 
 def _refuse_if_too_big(path: Path, opts: ScanOptions, source) -> None:
     """Stop before reading features that would take more than half the available memory."""
-    from labelaudit import stream
+    from labelaudit.oof import stream
 
     if source is None or source.format not in stream.STREAM_FORMATS:
         return
@@ -424,7 +424,7 @@ def _run_checks(ds: Dataset, pred_probs, rare, opts: ScanOptions, rep: Reporter,
             rep.start("knn", message="building the shared KNN graph")
             try:
                 M, metric = knn_matrix(fs, standardize=ds.kind == "tabular", seed=opts.seed)
-                from labelaudit.knn import resolve_knn_device
+                from labelaudit.checks.knn import resolve_knn_device
 
                 device = resolve_knn_device(opts.device, ds.n_rows)
                 graph = build_knn_graph(

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelaudit.audited_data import label_values, labels_suffix, read_data_file, write_labels_beside, write_rows
 from labelaudit.dataset import build_dataset
 from labelaudit.errors import ConfigError, InputError
 from labelaudit.io.atomic import atomic_files, check_writable
+from labelaudit.io.audited_data import label_values, labels_suffix, read_data_file, write_labels_beside, write_rows
 from labelaudit.io.readers import open_table
-from labelaudit.models import ModelName, resolve_auto
 from labelaudit.noise import NoiseKind, NoiseResult, simulate_noise
-from labelaudit.oof import out_of_fold
+from labelaudit.oof.kfold import out_of_fold
+from labelaudit.oof.models import ModelName, resolve_auto
 from labelaudit.progress import ProgressCallback, Reporter
 
 

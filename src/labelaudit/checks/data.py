@@ -17,7 +17,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from labelaudit.knn import KnnGraph
+from labelaudit.checks.knn import KnnGraph
 
 EPS = 1e-12
 #: Datalab's defaults

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from labelaudit.checks import CheckResult
+from labelaudit.checks.data import CheckResult
 from labelaudit.errors import ConfigError
 
 QUALITY_METHOD = "self_confidence"
@@ -225,7 +225,7 @@ def find_label_issues(
     seed: int = 0,
 ) -> LabelResult:
     """Score, count and flag label issues (``pred_probs``: the combined probabilities when there are several)."""
-    del pred_probs_list  # the members are combined before (labelaudit.ensemble); kept for callers' signature
+    del pred_probs_list  # the members are combined before (labelaudit.oof.ensemble); kept for callers' signature
     flag_size = FlagSize.parse(flag_size)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -1,4 +1,4 @@
-"""``filter_dataset``: apply a :class:`~labelaudit.clean.Plan` to the audited data; write cleaned + removed rows.
+"""``filter_dataset``: apply a :class:`~labelaudit.clean.plan.Plan` to the audited data; write cleaned + removed rows.
 
 Used by ``labelaudit filter`` and by ``scan`` (which writes the default-action result into the audit
 directory) through the same code path.
@@ -12,15 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from labelaudit.audit import Audit
-from labelaudit.audited_data import (
-    AuditedData,
-    label_values,
-    labels_suffix,
-    load_audited_data,
-    write_labels_beside,
-    write_rows,
-)
-from labelaudit.clean import (
+from labelaudit.clean.plan import (
     DEFAULT_ACTION,
     DEFAULT_CHECKS,
     DEFAULT_MAX_CLASS_FRACTION,
@@ -30,6 +22,14 @@ from labelaudit.clean import (
     read_decisions,
 )
 from labelaudit.io.atomic import atomic_files
+from labelaudit.io.audited_data import (
+    AuditedData,
+    label_values,
+    labels_suffix,
+    load_audited_data,
+    write_labels_beside,
+    write_rows,
+)
 
 META = ("labelaudit_row", "labelaudit_action", "labelaudit_reason", "labelaudit_old_label", "labelaudit_new_label")
 

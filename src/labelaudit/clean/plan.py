@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from labelaudit.audit import Audit
-from labelaudit.checks import ALL_CHECKS
+from labelaudit.checks.data import ALL_CHECKS
 from labelaudit.errors import ConfigError, InputError
 
 #: default cap: at most this share of any one class may be removed (or relabelled away) automatically

@@ -2,7 +2,7 @@
 
 Annotations are three aligned integer arrays: ``item`` (0..N-1), ``annotator`` (0..M-1) and
 ``label`` (0..K-1). Everything is vectorised over annotations (``np.add.at``), so a 100k-item crowd
-takes seconds. CROWDLAB (features or pred_probs available) lives in :mod:`labelaudit.crowd`, through
+takes seconds. CROWDLAB (features or pred_probs available) lives in :mod:`labelaudit.crowd.scan`, through
 ``cleanlab.multiannotator``.
 """
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from labelaudit.audit import Audit
-from labelaudit.consensus import Consensus, annotator_quality, choose_strength, dawid_skene, majority_vote
-from labelaudit.crowd_io import Annotations, ExportFormat, read_annotations
+from labelaudit.crowd.consensus import Consensus, annotator_quality, choose_strength, dawid_skene, majority_vote
+from labelaudit.crowd.exports import Annotations, ExportFormat, read_annotations
 from labelaudit.errors import ConfigError, InputError
 from labelaudit.io.readers import file_sha256
 from labelaudit.progress import ProgressCallback, Reporter
@@ -82,8 +82,8 @@ def _item_features_pred_probs(
     """Out-of-fold probabilities per item from an item-features file, trained on majority-vote labels."""
     from labelaudit.dataset import Dataset, tabular_features
     from labelaudit.io.readers import open_table
-    from labelaudit.models import resolve_auto
-    from labelaudit.oof import out_of_fold
+    from labelaudit.oof.kfold import out_of_fold
+    from labelaudit.oof.models import resolve_auto
 
     src = open_table(features_file)
     key = (
@@ -175,7 +175,7 @@ def scan_crowd(
                 rep,
             )
         elif options.pred_probs:
-            from labelaudit.predprobs import load_pred_probs
+            from labelaudit.oof.predprobs import load_pred_probs
 
             pred_probs, _ = load_pred_probs(Path(options.pred_probs[0]), n_items, classes)
         else:
@@ -202,7 +202,7 @@ def scan_crowd(
     has_gold = gold_codes >= 0
     consensus = np.where(has_gold, gold_codes, consensus)
     if "pooled_confusion" not in model_facts:
-        from labelaudit.active import pooled_confusion
+        from labelaudit.crowd.active import pooled_confusion
 
         model_facts["pooled_confusion"] = pooled_confusion(item_idx, labels, consensus, k).round(6).tolist()
     quality = np.where(has_gold, 1.0, quality)

@@ -163,7 +163,6 @@ class TableSource:
         """For pandas: a fresh byte stream over the retained bytes, or the path."""
         return _stream(self.path, self.content())
 
-
     def read(self, columns: Sequence[str]) -> pa.Table:
         """Read only ``columns`` (in that order) as an Arrow table."""
         cols = list(dict.fromkeys(columns))

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from labelaudit.dataset import Dataset
 from labelaudit.errors import ConfigError, ModelError, SchemaError
-from labelaudit.models import ModelName, make_model
+from labelaudit.oof.models import ModelName, make_model
 from labelaudit.progress import Reporter
 
 
@@ -36,7 +36,7 @@ class OOFResult:
     seconds_per_fold: list[float]
     warnings: list[str]
     ensemble_weights: dict[str, float] = field(default_factory=dict)
-    """``--model ensemble``: each member's weight (likelihood of the given labels, :mod:`labelaudit.ensemble`)."""
+    """``--model ensemble``: each member's weight (likelihood of the given labels, :mod:`labelaudit.oof.ensemble`)."""
 
 
 def rare_classes(ds: Dataset, folds: int) -> list[int]:
@@ -79,7 +79,7 @@ def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes, members: b
     """Fit on ``train_idx``, predict ``pred_idx``: (rows x n_classes float32 probabilities, seconds, warnings).
 
     ``members``: for a soft-voting ensemble, a list with each member's probabilities instead of their mean
-    (the members are combined afterwards by :mod:`labelaudit.ensemble`).
+    (the members are combined afterwards by :mod:`labelaudit.oof.ensemble`).
     """
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as rec:

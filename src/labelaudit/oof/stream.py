@@ -6,7 +6,7 @@ f's share, so K folds cost one pass. Sums are order-independent, so the result d
 the batch size or on row order (a class-sorted file is fine, unlike SGD ``partial_fit``), and the
 same sums computed per partition on a Dask cluster give the same model. Folds are assigned by a hash
 of the row index and the seed. Probabilities go to a memory-mapped ``.npy``; label issues come from
-the same rule as in memory (``labelaudit.labels``, read in chunks). Memory: O(rows x classes) + one batch +
+the same rule as in memory (``labelaudit.checks.label``, read in chunks). Memory: O(rows x classes) + one batch +
 O(folds x d^2).
 """
 

@@ -11,8 +11,8 @@ import pandas as pd
 
 from labelaudit._version import __version__
 from labelaudit.audit import Audit
-from labelaudit.audited_data import AuditedData, load_audited_data
 from labelaudit.errors import LabelAuditError
+from labelaudit.io.audited_data import AuditedData, load_audited_data
 from labelaudit.report.recommend import recommendations
 
 REPORT_SCHEMA_VERSION = 1
@@ -23,7 +23,7 @@ ROW_PREVIEW_COLUMNS = 12
 def try_load_data(audit: Audit, data: Path | None) -> tuple[AuditedData | None, str | None]:
     """The audited data when it can be found and verified; else None and why."""
     if audit.manifest.get("kind") == "crowd":
-        from labelaudit.filtering import crowd_items_data
+        from labelaudit.clean.filtering import crowd_items_data
 
         return crowd_items_data(audit), None
     try:
@@ -71,10 +71,10 @@ def issue_reasons(rec: pd.Series, columns: list[str]) -> list[str]:
 def top_issues(
     audit: Audit, n: int | None, data: AuditedData | None, *, preview: bool = True, budget: int | None = None
 ) -> list[dict[str, Any]]:
-    """The flagged rows by rank (``n`` of them), or with ``budget`` the rows worth a look first (labelaudit.active)."""
+    """The flagged rows by rank (``n`` of them), or with ``budget`` the rows worth a look first."""
     iss = audit.issues
     if budget is not None:
-        from labelaudit.active import review_order
+        from labelaudit.crowd.active import review_order
 
         flagged = iss.iloc[review_order(audit, budget)]
     else:

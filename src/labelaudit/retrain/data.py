@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from labelaudit.audit import Audit
-from labelaudit.audited_data import verify_audited_file
 from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import ConfigError, InputError, SchemaError
+from labelaudit.io.audited_data import verify_audited_file
 from labelaudit.io.readers import TableSource, file_sha256, open_table, read_labels_file
 
 

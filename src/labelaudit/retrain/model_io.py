@@ -19,7 +19,7 @@ import pandas as pd
 from labelaudit._version import __version__
 from labelaudit.errors import AuditFormatError, ExtraMissingError
 from labelaudit.io.atomic import atomic_directory
-from labelaudit.retrain import RetrainResult
+from labelaudit.retrain.strategies import RetrainResult
 
 MODEL_JSON = "model.json"
 TORCH_WEIGHTS = "model.pt"

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from labelaudit.audit import Audit
-from labelaudit.clean import plan_actions
+from labelaudit.clean.plan import plan_actions
 from labelaudit.errors import ConfigError
-from labelaudit.evaluate import Resamples, score, summarise
 from labelaudit.extras import TORCH_HINT, require_torch, torch_available
 from labelaudit.progress import ProgressCallback, Reporter
-from labelaudit.retrain_data import TrainTest, encode_classes, load_train_test
+from labelaudit.retrain.data import TrainTest, encode_classes, load_train_test
+from labelaudit.retrain.evaluate import Resamples, score, summarise
 
 #: the comparison a plain ``labelaudit retrain AUDIT`` runs (``--strategy all`` adds smoothing and mixup)
 DEFAULT_STRATEGIES = ("baseline", "cleaned", "gce", "sce", "coteaching", "recipe")
@@ -236,7 +236,7 @@ class RetrainResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema": "labelaudit.retrain/1",
+            "schema": "labelaudit.retrain.strategies/1",
             "audit": str(self.audit.path) if self.audit.path else None,
             "evaluation": self.evaluation,
             "learner": self.learner_note,
@@ -251,7 +251,7 @@ class RetrainResult:
 
 def _estimator(strategy: Strategy, data: TrainTest, audit: Audit, seed: int, device: str):
     if strategy.learner == "sklearn":
-        from labelaudit.models import ModelName, make_model, resolve_auto
+        from labelaudit.oof.models import ModelName, make_model, resolve_auto
 
         used = audit.manifest.get("model", {}).get("used")
         name = ModelName(used) if used in ModelName._value2member_map_ else resolve_auto(data.dataset)[0]
@@ -468,8 +468,8 @@ def reaudit_rounds(
     reporter: Reporter,
 ) -> list[dict[str, Any]]:
     """Re-audit with the strategy's out-of-fold probabilities, dropping the rows flagged so far, until stable."""
-    from labelaudit.labels import find_label_issues
-    from labelaudit.oof import assign_folds, fit_predict_fold
+    from labelaudit.checks.label import find_label_issues
+    from labelaudit.oof.kfold import assign_folds, fit_predict_fold
 
     folds = int(audit.manifest.get("folds", 5))
     y = tt.y
