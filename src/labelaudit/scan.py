@@ -18,6 +18,7 @@ from labelaudit.audit import Audit
 from labelaudit.checks import data as ck
 from labelaudit.checks.knn import build_knn_graph, knn_matrix
 from labelaudit.checks.label import find_label_issues
+from labelaudit.checks.registry import REGISTRY, CheckInputs, skip_reason
 from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import CheckError, ConfigError, LabelAuditError
 from labelaudit.gates import evaluate_gates
@@ -391,17 +392,6 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def skip_reason(name: str, has_features: bool, n_rows: int, streamed: bool) -> str | None:
-    """Why a check cannot run on this data (None: it runs). Known right after reading, before any training."""
-    if streamed and name in ck.KNN_CHECKS:
-        return "needs the feature matrix in memory (--low-memory streams it); run it where the features fit"
-    if name in ck.KNN_CHECKS and name != "outlier" and (not has_features or n_rows <= 2):
-        return "needs feature columns (none given)" if not has_features else "needs at least 3 rows"
-    if name == "null" and not has_features:
-        return "needs feature columns (none given)"
-    return None
-
-
 def check_gates_can_run(opts: ScanOptions, has_features: bool, n_rows: int, streamed: bool) -> None:
     """A --fail-above on a check that will be skipped fails now, not after every fold has trained."""
     for name in opts.fail_above:
@@ -418,7 +408,12 @@ def _run_checks(ds: Dataset, pred_probs, rare, opts: ScanOptions, rep: Reporter,
     has_features = (fs is not None and fs.n_features > 0) or streamed is not None
     knn_info: dict[str, Any] | None = None
     graph = None
-    need_graph = has_features and any(c in ck.KNN_CHECKS for c in wanted) and ds.n_rows > 2 and streamed is None
+    need_graph = (
+        has_features
+        and any(REGISTRY[c].needs_graph for c in wanted if c in REGISTRY)
+        and ds.n_rows > 2
+        and streamed is None
+    )
     if need_graph:
         with timer.stage("knn"):
             rep.start("knn", message="building the shared KNN graph")
@@ -444,6 +439,15 @@ def _run_checks(ds: Dataset, pred_probs, rare, opts: ScanOptions, rep: Reporter,
         for w in results["_label_result"].warnings:
             rep.warning(f"cleanlab: {w}")
         rep.end("check:label")
+    inputs = CheckInputs(
+        labels=ds.labels,
+        pred_probs=pred_probs,
+        n_classes=ds.n_classes,
+        class_names=ds.class_names,
+        seed=opts.seed,
+        graph=graph,
+        null_fraction=streamed.null_fraction if streamed is not None else (fs.null_fraction if fs else None),
+    )
     for name in wanted:
         if name == "label":
             continue
@@ -454,22 +458,7 @@ def _run_checks(ds: Dataset, pred_probs, rare, opts: ScanOptions, rep: Reporter,
             continue
         with timer.stage(f"check:{name}"):
             rep.start(f"check:{name}", message=f"check {name}")
-            if name == "outlier":
-                res = (
-                    _guard(name, ck.outlier_from_knn, graph)
-                    if graph is not None
-                    else _guard(name, ck.outlier_from_pred_probs, ds.labels, pred_probs)
-                )
-            elif name == "near_duplicate":
-                res = _guard(name, ck.near_duplicate, graph)
-            elif name == "non_iid":
-                res = _guard(name, ck.non_iid, graph, opts.seed)
-            elif name == "class_imbalance":
-                res = _guard(name, ck.class_imbalance, ds.labels, ds.n_classes, ds.class_names)
-            else:
-                nulls = streamed.null_fraction if streamed is not None else fs.null_fraction
-                res = _guard(name, ck.null_check, nulls)
-            results[name] = res
+            results[name] = _guard(name, REGISTRY[name].run, inputs)
             rep.end(f"check:{name}")
     return results, skipped, knn_info
 

@@ -39,7 +39,6 @@ class CheckName(str, Enum):
 
 
 ALL_CHECKS = [c.value for c in CheckName]
-KNN_CHECKS = {CheckName.outlier.value, CheckName.near_duplicate.value, CheckName.non_iid.value}
 
 
 @dataclass
