@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import traceback
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -333,116 +334,40 @@ def scan(
     ] = False,
 ) -> None:
     """Audit labels: out-of-fold probabilities, confident learning and data checks; write an audit directory."""
-    from labelaudit.console import (
-        ProgressPrinter,
-        make_consoles,
-        render_batch,
-        render_gate_failures,
-        render_next,
-        render_summary,
-        render_top,
-    )
-    from labelaudit.io.atomic import check_writable
-    from labelaudit.options import ScanOptions
-    from labelaudit.scan import scan as run_scan
+    from labelaudit.console import make_consoles, render_batch
 
     stdout, stderr = make_consoles()
     try:
         if top < 0:
             raise ConfigError(f"--top must be 0 or more (got {top})")
-        crowd_features = None
-        if (item or annotator) and features and Path(features).is_file():
-            crowd_features, features = Path(features), None
-        options = ScanOptions(
-            item=item,
-            annotator=annotator,
-            time_column=time,
-            gold=gold,
-            export_format=export_format,
-            consensus=consensus,
-            classes=classes,
-            crowd_features=crowd_features,
-            min_annotator_quality=min_annotator_quality,
-            min_annotator_items=min_annotator_items,
-            label=label,
-            labels_file=labels,
-            id_column=id,
-            features=features,
-            text=text,
-            pred_probs=tuple(pred_probs or ()),
-            model=model,
-            folds=folds,
-            seed=seed,
-            checks=checks,
-            jobs=jobs,
-            knn=knn,
-            encoding=encoding,
-            fail_above=list(fail_above or []),
-            low_memory=low_memory,
-            batch_rows=batch_rows,
-            device=device,
-            dask=dask,
-            flag_size=flag_size,
-            strict=strict,
-        )
+        options, crowd_features = _scan_options(locals())
         dirs = _audit_dirs(data, out)
         if len(data) > 1 and out is not None:
             _batch_folder(out)
     except LabelAuditError as err:
         _fail(err)
-    command = ["labelaudit", *sys.argv[1:]]
+    run = _ScanRun(
+        options=options,
+        command=["labelaudit", *sys.argv[1:]],
+        config_file=ctx.meta.get("config_file"),
+        inputs=[*data, labels, *(pred_probs or ()), crowd_features, ctx.meta.get("config_file")],
+        force=force,
+        write_cleaned=not no_clean,
+        quiet=quiet,
+        batch=len(data) > 1,
+    )
     reports: list[dict[str, Any]] = []
     worst = EXIT_OK
     for path, target in zip(data, dirs, strict=True):
-        prefix = f"{path.name}: " if len(data) > 1 else ""
-        try:
-            check_writable(
-                target,
-                force=force,
-                what="audit directory",
-                inputs=[*data, labels, *(pred_probs or ()), crowd_features, ctx.meta.get("config_file")],
-                kind="audit",
-            )
-            _note_stale(stderr, target.parent, prefix)
-            with ProgressPrinter(stderr, quiet=quiet, prefix=prefix) as progress:
-                audit = run_scan(
-                    path, options, progress=progress, command=command, config_file=ctx.meta.get("config_file")
-                )
-                from labelaudit.clean.filtering import write_default_cleaned
-
-                audit.save(target, force=force, extra=None if no_clean else write_default_cleaned)
-        except (LabelAuditError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - mapped to an exit code
-            code = exit_code_for(err)
-            if len(data) == 1 or isinstance(err, KeyboardInterrupt):
-                _fail(err)
-            stderr.print(f"{prefix}{error_line(err)}", markup=False, highlight=False, soft_wrap=True)
-            reports.append({"input": str(path), "exit_code": code, "error": str(err)})
-            worst = max(worst, code)
+        report_row, audit = _scan_one(run, path, target, stderr)
+        reports.append(report_row)
+        worst = max(worst, report_row["exit_code"])
+        if audit is None:
             if fail_fast:
                 break
             continue
-        worst = max(worst, audit.exit_code)
-        _append_step_summary(audit, stderr)
-        lab = audit.summary["checks"]["label"]
-        reports.append(
-            {
-                "input": str(path),
-                "exit_code": audit.exit_code,
-                "audit": str(target),
-                "count": lab["count"],
-                "rate": lab["rate"],
-                "summary": audit.summary,
-                "gates": audit.gates,
-                "model": audit.manifest["model"]["used"],
-            }
-        )
-        render_gate_failures(stderr, audit.manifest, prefix)
         if format is OutputFormat.table and not quiet:
-            from labelaudit.report.recommend import recommendations, shell_path
-
-            render_summary(stdout, audit.manifest, str(target))
-            render_top(stdout, audit.issues, audit.manifest, top)
-            render_next(stdout, audit.manifest, recommendations(audit), shell_path(target))
+            _render_scan(stdout, audit, target, top)
     if format is OutputFormat.json:
         typer.echo(
             json.dumps(
@@ -454,6 +379,86 @@ def scan(
     elif len(data) > 1 and not quiet:
         render_batch(stdout, reports)
     raise typer.Exit(worst)
+
+
+#: scan's parameter names that differ from the ScanOptions fields they fill
+_SCAN_RENAMES = {"time": "time_column", "labels": "labels_file", "id": "id_column"}
+
+
+def _scan_options(params: dict[str, Any]) -> tuple[Any, Path | None]:
+    """ScanOptions from scan's parameters (validated as it is built), and the crowd item-features file."""
+    import dataclasses
+
+    from labelaudit.options import ScanOptions
+
+    kw = {_SCAN_RENAMES.get(k, k): v for k, v in params.items()}
+    kw = {f.name: kw[f.name] for f in dataclasses.fields(ScanOptions) if f.name in kw}
+    kw["pred_probs"] = tuple(kw.get("pred_probs") or ())
+    kw["fail_above"] = list(kw.get("fail_above") or [])
+    crowd_features = None
+    # with --item/--annotator, --features naming a file is the items' feature table, not a column list
+    if (kw.get("item") or kw.get("annotator")) and kw.get("features") and Path(kw["features"]).is_file():
+        crowd_features, kw["features"] = Path(kw["features"]), None
+    return ScanOptions(**kw, crowd_features=crowd_features), crowd_features
+
+
+@dataclass
+class _ScanRun:
+    """What every file of one scan command shares."""
+
+    options: Any
+    command: list[str]
+    config_file: str | None
+    inputs: list[Any]
+    force: bool
+    write_cleaned: bool
+    quiet: bool
+    batch: bool
+
+
+def _scan_one(run: _ScanRun, path: Path, target: Path, stderr) -> tuple[dict[str, Any], Any]:
+    """Scan and save one file; its batch-report row, and the audit (None when it failed and the batch goes on)."""
+    from labelaudit.console import ProgressPrinter, render_gate_failures
+    from labelaudit.io.atomic import check_writable
+    from labelaudit.scan import scan as run_scan
+
+    prefix = f"{path.name}: " if run.batch else ""
+    try:
+        check_writable(target, force=run.force, what="audit directory", inputs=run.inputs, kind="audit")
+        _note_stale(stderr, target.parent, prefix)
+        with ProgressPrinter(stderr, quiet=run.quiet, prefix=prefix) as progress:
+            audit = run_scan(path, run.options, progress=progress, command=run.command, config_file=run.config_file)
+            from labelaudit.clean.filtering import write_default_cleaned
+
+            audit.save(target, force=run.force, extra=write_default_cleaned if run.write_cleaned else None)
+    except (LabelAuditError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - mapped to an exit code
+        if not run.batch or isinstance(err, KeyboardInterrupt):
+            _fail(err)
+        stderr.print(f"{prefix}{error_line(err)}", markup=False, highlight=False, soft_wrap=True)
+        return {"input": str(path), "exit_code": exit_code_for(err), "error": str(err)}, None
+    _append_step_summary(audit, stderr)
+    lab = audit.summary["checks"]["label"]
+    render_gate_failures(stderr, audit.manifest, prefix)
+    row = {
+        "input": str(path),
+        "exit_code": audit.exit_code,
+        "audit": str(target),
+        "count": lab["count"],
+        "rate": lab["rate"],
+        "summary": audit.summary,
+        "gates": audit.gates,
+        "model": audit.manifest["model"]["used"],
+    }
+    return row, audit
+
+
+def _render_scan(stdout, audit: Any, target: Path, top: int) -> None:
+    from labelaudit.console import render_next, render_summary, render_top
+    from labelaudit.report.recommend import recommendations, shell_path
+
+    render_summary(stdout, audit.manifest, str(target))
+    render_top(stdout, audit.issues, audit.manifest, top)
+    render_next(stdout, audit.manifest, recommendations(audit), shell_path(target))
 
 
 def _append_step_summary(audit: Any, console: Any) -> None:
