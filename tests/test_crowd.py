@@ -293,3 +293,19 @@ def test_crowd_option_values(runner, crowd, args, msg):
     res = invoke(runner, ["scan", path, "--item", "item_id", "--annotator", "worker_id", *args])
     assert res.exit_code == 2
     assert res.stderr.strip() == f"error: {msg}"
+
+
+def test_a_data_check_gate_on_an_annotation_export_is_refused_before_any_work(tmp_path):
+    """The crowd path runs only the label (consensus) check: a gate on another check used to be dropped silently."""
+    import labelaudit
+    from labelaudit.errors import ConfigError
+
+    p = tmp_path / "answers.csv"
+    rows = [f"i{i},w{w},{'ab'[(i + w) % 2]}" for i in range(30) for w in range(3)]
+    p.write_text("item,annotator,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ConfigError, match="an annotation export runs only the label"):
+        labelaudit.scan(p, item="item", annotator="annotator", fail_above=["outlier=0.1"], checks="label,outlier")
+    ls = tmp_path / "mturk.csv"
+    ls.write_text("HITId,WorkerId,Answer.cat\n" + "\n".join(f"h{i},w{i % 3},{'ab'[i % 2]}" for i in range(30)) + "\n")
+    with pytest.raises(ConfigError, match="an annotation export runs only the label"):
+        labelaudit.scan(ls, fail_above=["outlier=0.1"], checks="label,outlier")

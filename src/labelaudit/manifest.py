@@ -60,3 +60,42 @@ def file_facts(p: Path | None) -> dict[str, Any] | None:
     if p is None:
         return None
     return {"path": str(Path(p).resolve()), "bytes": Path(p).stat().st_size, "sha256": file_sha256(Path(p))}
+
+
+def audit_manifest(
+    header: dict[str, Any],
+    data: dict[str, Any],
+    *,
+    options: Any,
+    config_file: str | None,
+    classes: list[dict[str, Any]],
+    model: dict[str, Any],
+    checks: dict[str, Any],
+    summary: dict[str, Any],
+    gates: dict[str, Any],
+    timings: dict[str, float],
+    fold_seconds: Sequence[float] = (),
+    knn: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one manifest layout, for scans and crowd audits alike.
+
+    ``header`` from :func:`manifest_header`; ``data``: how the input was read (label/id/feature columns,
+    notes, the labels and pred_probs files). The exit code is derived here, from the gates.
+    """
+    return {
+        **header,
+        **data,
+        "classes": classes,
+        "options": options.to_json(),
+        "config_file": config_file,
+        "model": model,
+        "folds": options.folds,
+        "seed": options.seed,
+        "fold_seconds": [round(s, 4) for s in fold_seconds],
+        "checks": checks,
+        "knn": knn,
+        "timings": timings,
+        "summary": summary,
+        "gates": gates,
+        "exit_code": 0 if gates["passed"] else 1,
+    }

@@ -157,6 +157,10 @@ class ScanOptions:
 
         set_(self, "export_format", parse_enum(ExportFormat, self.export_format, "--export-format").value)
         set_(self, "consensus", parse_enum(Consensus, self.consensus, "--consensus").value)
+        if self.is_crowd:
+            from labelaudit.crowd.scan import refuse_data_gates
+
+            refuse_data_gates(self.fail_above)
         if isinstance(self.classes, str):
             set_(self, "classes", tuple(c.strip() for c in self.classes.split(",") if c.strip()))
         if self.crowd_features is not None:

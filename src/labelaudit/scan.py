@@ -23,7 +23,7 @@ from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import CheckError, ConfigError, LabelAuditError
 from labelaudit.gates import evaluate_gates
 from labelaudit.io.readers import file_sha256, open_table
-from labelaudit.manifest import file_facts, manifest_header
+from labelaudit.manifest import audit_manifest, file_facts, manifest_header
 from labelaudit.oof.kfold import check_assessable, out_of_fold
 from labelaudit.oof.models import ModelName, resolve_auto
 from labelaudit.oof.predprobs import load_pred_probs, permuted_columns_warning
@@ -200,9 +200,7 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
     issues = _issues_frame(ds, label_res, results)
     summary = _summary(ds, label_res, results, skipped, rare, opts)
     gates = evaluate_gates(opts.fail_above, summary, skipped)
-    exit_code = 0 if gates["passed"] else 1
-    manifest = {
-        **manifest_header(m.path, m.source_format, ds.n_rows, m.sha, command),
+    data = {
         "labels_file": file_facts(opts.labels_file),
         "pred_probs_files": [file_facts(p) for p in opts.pred_probs],
         "label_column": ds.label_column,
@@ -216,22 +214,21 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
         else (ds.features.n_features if ds.features is not None else 0),
         "notes": m.notes,
         "warnings": m.warnings,
-        "classes": [
-            {"name": _jsonable(c), "count": int(n)} for c, n in zip(ds.class_names, ds.class_counts, strict=True)
-        ],
-        "options": opts.to_json(),
-        "config_file": config_file,
-        "model": m.model_info,
-        "folds": opts.folds,
-        "seed": opts.seed,
-        "fold_seconds": [round(s, 4) for s in m.fold_seconds],
-        "checks": {"run": [c for c in opts.checks if c not in skipped], "skipped": skipped},
-        "knn": knn_info,
-        "timings": timer.seconds,
-        "summary": summary,
-        "gates": gates,
-        "exit_code": exit_code,
     }
+    manifest = audit_manifest(
+        manifest_header(m.path, m.source_format, ds.n_rows, m.sha, command),
+        data,
+        options=opts,
+        config_file=config_file,
+        classes=[{"name": _jsonable(c), "count": int(n)} for c, n in zip(ds.class_names, ds.class_counts, strict=True)],
+        model=m.model_info,
+        checks={"run": [c for c in opts.checks if c not in skipped], "skipped": skipped},
+        summary=summary,
+        gates=gates,
+        timings=timer.seconds,
+        fold_seconds=m.fold_seconds,
+        knn=knn_info,
+    )
     return Audit(manifest, issues, pred_probs, source=m.source)
 
 

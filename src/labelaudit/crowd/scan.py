@@ -13,7 +13,9 @@ majority vote, suggested_label = consensus, label_quality = consensus quality), 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,6 +114,35 @@ def _item_features_pred_probs(
     return out_of_fold(ds, model, folds=folds, seed=seed, jobs=None, reporter=rep).pred_probs
 
 
+@dataclass
+class _Crowd:
+    """The export encoded: annotations as (item, annotator, label) codes, gold labels as codes (-1: none)."""
+
+    ann: Annotations
+    classes: list[str]
+    items: np.ndarray
+    annotators: np.ndarray
+    item_idx: np.ndarray
+    ann_idx: np.ndarray
+    labels: np.ndarray
+    gold: np.ndarray
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        return len(self.items), len(self.annotators), len(self.classes)
+
+
+@dataclass
+class _Consensus:
+    method: Consensus
+    posterior: np.ndarray
+    labels: np.ndarray
+    quality: np.ndarray
+    majority: np.ndarray
+    stats: Any = None
+    facts: dict = field(default_factory=dict)
+
+
 def scan_crowd(
     path: Path,
     options,
@@ -122,10 +153,51 @@ def scan_crowd(
     source=None,
 ) -> Audit:
     """Audit a multi-annotator export; see the module docstring. ``source``: the export, already opened."""
+    refuse_data_gates(options.fail_above)
     rep = Reporter(progress)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     path = Path(path)
+    crowd = _read_crowd(path, options, rep, source)
+    timings["read"] = round(time.perf_counter() - t0, 4)
+    t1 = time.perf_counter()
+    con = _consensus(crowd, options, rep)
+    timings["consensus"] = round(time.perf_counter() - t1, 4)
+    items_df = _items_table(crowd, con)
+    if con.method is Consensus.crowdlab:
+        credit = (crowd.labels == con.labels[crowd.item_idx]).astype(float)  # CROWDLAB: no per-item posterior
+    else:
+        credit = np.asarray(con.posterior)[crowd.item_idx, crowd.labels]
+    annotators_df = _annotator_table(
+        crowd.ann,
+        crowd.annotators,
+        crowd.ann_idx,
+        crowd.item_idx,
+        crowd.labels,
+        con.labels,
+        crowd.classes,
+        crowd.gold,
+        credit,
+        con.stats,
+    )
+    return _build_audit(
+        path,
+        options,
+        crowd.ann,
+        crowd.classes,
+        items_df,
+        annotators_df,
+        con.posterior,
+        con.method,
+        timings,
+        command,
+        config_file,
+        t0,
+        con.facts,
+    )
+
+
+def _read_crowd(path: Path, options, rep: Reporter, source) -> _Crowd:
     rep.start("read", message=f"reading annotations from {path.name}")
     ann = read_annotations(
         path,
@@ -143,43 +215,31 @@ def scan_crowd(
     classes, items, annotators, item_idx, ann_idx, labels = _encode(
         ann, list(options.classes) if options.classes else None, path
     )
-    n_items, n_ann, k = len(items), len(annotators), len(classes)
-    rep.end("read", f"{len(labels)} annotations of {n_items} items by {n_ann} annotators, {k} classes")
-    timings["read"] = round(time.perf_counter() - t0, 4)
-    gold_codes = np.full(n_items, -1)
+    gold_codes = np.full(len(items), -1)
     if "gold" in ann.frame:
         g = ann.frame[["gold"]].assign(item=item_idx)["gold"].astype("string").str.strip()
         index = {c: i for i, c in enumerate(classes)}
         codes = g.map(lambda v: index.get(v, -1) if isinstance(v, str) else -1).to_numpy()
         has = codes >= 0
         gold_codes[item_idx[has]] = codes[has]
+    crowd = _Crowd(ann, classes, items, annotators, item_idx, ann_idx, labels, gold_codes)
+    n_items, n_ann, k = crowd.sizes
+    rep.end("read", f"{len(labels)} annotations of {n_items} items by {n_ann} annotators, {k} classes")
+    return crowd
+
+
+def _consensus(crowd: _Crowd, options, rep: Reporter) -> _Consensus:
+    """The consensus of the chosen method; gold labels fix their items."""
+    n_items, n_ann, k = crowd.sizes
+    item_idx, ann_idx, labels = crowd.item_idx, crowd.ann_idx, crowd.labels
     mv, mv_share = majority_vote(item_idx, labels, n_items, k, seed=options.seed)
     method = Consensus(options.consensus)
-    pred_probs = None
-    feature_file = options.crowd_features
     if method is Consensus.auto:
-        method = Consensus.crowdlab if (feature_file or options.pred_probs) else Consensus.dawid_skene
-    t1 = time.perf_counter()
+        method = Consensus.crowdlab if (options.crowd_features or options.pred_probs) else Consensus.dawid_skene
     stats = None
-    model_facts: dict = {}
+    facts: dict = {}
     if method is Consensus.crowdlab:
-        if feature_file is not None:
-            pred_probs = _item_features_pred_probs(
-                Path(feature_file),
-                items,
-                mv,
-                classes,
-                ann.columns.get("item") or "item",
-                options.folds,
-                options.seed,
-                rep,
-            )
-        elif options.pred_probs:
-            from labelaudit.oof.predprobs import load_pred_probs
-
-            pred_probs, _ = load_pred_probs(Path(options.pred_probs[0]), n_items, classes)
-        else:
-            raise ConfigError("--consensus crowdlab needs item features (--features FILE) or --pred-probs FILE")
+        pred_probs = _crowdlab_pred_probs(crowd, mv, options, rep)
         consensus, quality, stats = _crowdlab(item_idx, ann_idx, labels, n_items, n_ann, pred_probs.astype(float))
         posterior = pred_probs
     elif method is Consensus.dawid_skene:
@@ -193,65 +253,73 @@ def scan_crowd(
         ds = dawid_skene(item_idx, ann_idx, labels, n_items, n_ann, k, strength=strength, tol=1e-5)
         posterior = ds.posterior
         consensus, quality = ds.labels, ds.posterior.max(axis=1)
-        model_facts = {"shrinkage_strength": strength, "pooled_confusion": _pooled(ds).round(6).tolist()}
+        facts = {"shrinkage_strength": strength, "pooled_confusion": _pooled(ds).round(6).tolist()}
     else:
         counts = np.zeros((n_items, k))
         np.add.at(counts, (item_idx, labels), 1.0)
         posterior = counts / counts.sum(axis=1, keepdims=True)
         consensus, quality = mv, mv_share
-    has_gold = gold_codes >= 0
-    consensus = np.where(has_gold, gold_codes, consensus)
-    if "pooled_confusion" not in model_facts:
+    has_gold = crowd.gold >= 0
+    consensus = np.where(has_gold, crowd.gold, consensus)
+    if "pooled_confusion" not in facts:
         from labelaudit.crowd.active import pooled_confusion
 
-        model_facts["pooled_confusion"] = pooled_confusion(item_idx, labels, consensus, k).round(6).tolist()
+        facts["pooled_confusion"] = pooled_confusion(item_idx, labels, consensus, k).round(6).tolist()
     quality = np.where(has_gold, 1.0, quality)
-    timings["consensus"] = round(time.perf_counter() - t1, 4)
+    return _Consensus(method, posterior, consensus, quality, mv, stats, facts)
+
+
+def _crowdlab_pred_probs(crowd: _Crowd, mv: np.ndarray, options, rep: Reporter) -> np.ndarray:
+    n_items, _, _ = crowd.sizes
+    if options.crowd_features is not None:
+        return _item_features_pred_probs(
+            Path(options.crowd_features),
+            crowd.items,
+            mv,
+            crowd.classes,
+            crowd.ann.columns.get("item") or "item",
+            options.folds,
+            options.seed,
+            rep,
+        )
+    if options.pred_probs:
+        from labelaudit.oof.predprobs import load_pred_probs
+
+        return load_pred_probs(Path(options.pred_probs[0]), n_items, crowd.classes)[0]
+    raise ConfigError("--consensus crowdlab needs item features (--features FILE) or --pred-probs FILE")
+
+
+def _items_table(crowd: _Crowd, con: _Consensus) -> pd.DataFrame:
+    n_items, _, _ = crowd.sizes
+    classes, item_idx, labels = crowd.classes, crowd.item_idx, crowd.labels
+    consensus = con.labels
     n_annotations = np.bincount(item_idx, minlength=n_items)
     agree = np.bincount(item_idx, weights=(labels == consensus[item_idx]).astype(float), minlength=n_items)
     agreement = agree / np.maximum(n_annotations, 1)
-    flagged = (quality < ITEM_QUALITY_THRESHOLD) | (mv != consensus)
+    flagged = (con.quality < ITEM_QUALITY_THRESHOLD) | (con.majority != consensus)
     items_df = pd.DataFrame(
         {
-            "item": items,
+            "item": crowd.items,
             "consensus_label": [classes[c] for c in consensus],
-            "consensus_quality": quality,
+            "consensus_quality": con.quality,
             "agreement": agreement,
             "num_annotations": n_annotations,
             "is_label_issue": flagged,
             "suggested_label": [classes[c] for c in consensus],
-            "majority_label": [classes[c] for c in mv],
+            "majority_label": [classes[c] for c in con.majority],
             "single_annotation": n_annotations == 1,
         }
     )
     pairs = pd.DataFrame(
-        {"item": item_idx, "text": [f"{annotators[a]}:{classes[lab]}" for a, lab in zip(ann_idx, labels, strict=True)]}
+        {
+            "item": item_idx,
+            "text": [f"{crowd.annotators[a]}:{classes[lab]}" for a, lab in zip(crowd.ann_idx, labels, strict=True)],
+        }
     )
     items_df["annotations"] = pairs.groupby("item")["text"].agg("; ".join).reindex(range(n_items)).to_numpy()
-    if has_gold.any():
-        items_df["gold_label"] = [classes[c] if c >= 0 else None for c in gold_codes]
-    if method is Consensus.crowdlab:
-        credit = (labels == consensus[item_idx]).astype(float)  # CROWDLAB gives no per-item posterior to credit
-    else:
-        credit = np.asarray(posterior)[item_idx, labels]
-    annotators_df = _annotator_table(
-        ann, annotators, ann_idx, item_idx, labels, consensus, classes, gold_codes, credit, stats
-    )
-    return _build_audit(
-        path,
-        options,
-        ann,
-        classes,
-        items_df,
-        annotators_df,
-        posterior,
-        method,
-        timings,
-        command,
-        config_file,
-        t0,
-        model_facts,
-    )
+    if (crowd.gold >= 0).any():
+        items_df["gold_label"] = [classes[c] if c >= 0 else None for c in crowd.gold]
+    return items_df
 
 
 #: items the shrinkage strength is chosen on at most (a seeded subsample: it is one number)
@@ -327,16 +395,64 @@ def _annotator_table(
 def _build_audit(
     path, options, ann, classes, items_df, annotators_df, posterior, method, timings, command, config_file, t0, facts
 ) -> Audit:
-    from labelaudit.gates import evaluate_gates
-    from labelaudit.manifest import file_facts, manifest_header
+    from labelaudit.manifest import audit_manifest, file_facts, manifest_header
 
+    issues = _crowd_issues(items_df)
+    summary = _crowd_summary(items_df, annotators_df, ann, classes, method)
+    gates = _crowd_gates(options, summary, annotators_df)
+    timings["total"] = round(time.perf_counter() - t0, 4)
+    data = {
+        "kind": "crowd",
+        "labels_file": None,
+        "crowd_features_file": file_facts(options.crowd_features),
+        "pred_probs_files": [file_facts(p) for p in options.pred_probs],
+        "label_column": "label",
+        "id_column": "item",
+        "data_kind": "annotations",
+        "feature_columns": [],
+        "n_features": 0,
+        "notes": ann.notes,
+        "annotation_columns": ann.columns,
+    }
+    manifest = audit_manifest(
+        manifest_header(path, ann.format.value, len(ann.frame), ann.sha256 or file_sha256(path), command),
+        data,
+        options=options,
+        config_file=config_file,
+        classes=[{"name": c, "count": int((items_df["consensus_label"] == c).sum())} for c in classes],
+        model={"requested": options.consensus, "used": method.value, "reason": "multi-annotator consensus", **facts},
+        checks={"run": ["label"], "skipped": {", ".join(NOT_APPLICABLE): "not applicable to annotation exports"}},
+        summary=summary,
+        gates=gates,
+        timings=timings,
+    )
+    audit = Audit(manifest, issues, np.asarray(posterior, dtype=np.float32))
+    audit.tables = {"items": items_df, "annotators": annotators_df}
+    return audit
+
+
+#: the data checks a crowd audit does not run (the items are rows of an export, not feature vectors)
+NOT_APPLICABLE = ("outlier", "near_duplicate", "non_iid", "class_imbalance", "null")
+
+
+def refuse_data_gates(fail_above: dict[str, float]) -> None:
+    """A --fail-above on a data check cannot be judged on an annotation export: refuse it before any work."""
+    bad = [k for k in fail_above if k != "label"]
+    if bad:
+        raise ConfigError(
+            f"--fail-above {', '.join(bad)}: an annotation export runs only the label (consensus) check; "
+            "gate on label, or on annotators with --min-annotator-quality"
+        )
+
+
+def _crowd_issues(items_df: pd.DataFrame) -> pd.DataFrame:
     n = len(items_df)
     q = items_df["consensus_quality"].to_numpy()
     flagged = items_df["is_label_issue"].to_numpy()
     order = np.lexsort((np.arange(n), q, ~flagged))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(1, n + 1)
-    issues = pd.DataFrame(
+    return pd.DataFrame(
         {
             "row": np.arange(n),
             "id": pd.array(items_df["item"].tolist()),
@@ -348,6 +464,11 @@ def _build_audit(
             "rank": pd.array(rank, dtype="Int64"),
         }
     )
+
+
+def _crowd_summary(items_df, annotators_df, ann, classes, method) -> dict:
+    n = len(items_df)
+    flagged = items_df["is_label_issue"].to_numpy()
     count = int(flagged.sum())
     per_class = []
     for c in classes:
@@ -363,9 +484,7 @@ def _build_audit(
                 "most_common_suggested": None,
             }
         )
-    m_items = options.min_annotator_items
-    eligible = annotators_df[annotators_df["items_labelled"] >= m_items]
-    summary = {
+    return {
         "rows": n,
         "classes": len(classes),
         "labeled_rows": n,
@@ -395,9 +514,15 @@ def _build_audit(
             "mean_agreement": round(float(items_df["agreement"].mean()), 6),
         },
     }
-    thresholds = {k: v for k, v in options.fail_above.items() if k == "label"}
-    gates = evaluate_gates(thresholds, summary, {})
+
+
+def _crowd_gates(options, summary: dict, annotators_df: pd.DataFrame) -> dict:
+    from labelaudit.gates import evaluate_gates
+
+    gates = evaluate_gates(dict(options.fail_above), summary, {})
     if options.min_annotator_quality is not None:
+        m_items = options.min_annotator_items
+        eligible = annotators_df[annotators_df["items_labelled"] >= m_items]
         # judged only where the data supports it: the whole 95 % interval is below the threshold
         low = eligible[eligible["quality_high"] < options.min_annotator_quality]
         gates["results"].append(
@@ -412,44 +537,4 @@ def _build_audit(
         )
         gates["thresholds"]["annotator_quality"] = options.min_annotator_quality
         gates["passed"] = all(r["passed"] for r in gates["results"])
-    timings["total"] = round(time.perf_counter() - t0, 4)
-    manifest = {
-        **manifest_header(path, ann.format.value, len(ann.frame), ann.sha256 or file_sha256(path), command),
-        "kind": "crowd",
-        "labels_file": None,
-        "crowd_features_file": file_facts(options.crowd_features),
-        "pred_probs_files": [file_facts(p) for p in options.pred_probs],
-        "label_column": "label",
-        "id_column": "item",
-        "data_kind": "annotations",
-        "feature_columns": [],
-        "n_features": 0,
-        "notes": ann.notes,
-        "annotation_columns": ann.columns,
-        "classes": [{"name": c, "count": int((items_df["consensus_label"] == c).sum())} for c in classes],
-        "options": options.to_json(),
-        "config_file": config_file,
-        "model": {
-            "requested": options.consensus,
-            "used": method.value,
-            "reason": "multi-annotator consensus",
-            **facts,
-        },
-        "folds": options.folds,
-        "seed": options.seed,
-        "fold_seconds": [],
-        "checks": {
-            "run": ["label"],
-            "skipped": {
-                "outlier, near_duplicate, non_iid, class_imbalance, null": "not applicable to annotation exports"
-            },
-        },
-        "knn": None,
-        "timings": timings,
-        "summary": summary,
-        "gates": gates,
-        "exit_code": 0 if gates["passed"] else 1,
-    }
-    audit = Audit(manifest, issues, np.asarray(posterior, dtype=np.float32))
-    audit.tables = {"items": items_df, "annotators": annotators_df}
-    return audit
+    return gates
