@@ -127,3 +127,20 @@ def test_every_data_check_is_registered_once():
 
     assert sorted(REGISTRY) == sorted(c for c in ALL_CHECKS if c != "label")
     assert all(name == check.name for name, check in REGISTRY.items())
+
+
+def test_no_function_body_is_longer_than_the_limit():
+    """Bodies only: a typer command's signature is its option declarations, not logic."""
+    long = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                doc = (
+                    body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+                )
+                first = body[1] if doc and len(body) > 1 else body[0]
+                lines = node.end_lineno - first.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {lines} lines")
+    assert long == []

@@ -101,35 +101,12 @@ def scan(
         )
         sha = source.sha256()
         rep.end("read", f"read {ds.n_rows} rows, {ds.n_classes} classes")
-    model_info: dict[str, Any]
     notes: list[str] = list(ds.notes)
     warned: list[str] = []
     for w in ds.warnings:
         _warn(w, opts, rep, warned)
     check_gates_can_run(opts, ds.features is not None and ds.features.n_features > 0, ds.n_rows, streamed=False)
-    if opts.pred_probs:
-        rare = check_assessable(ds, opts.folds)
-        with timer.stage("pred_probs"):
-            pred_probs, model_info, pnotes = _load_pred_probs(ds, rare, opts, rep, warned)
-        notes.extend(pnotes)
-        fold_seconds: list[float] = []
-    else:
-        if opts.model is ModelName.auto:
-            if ds.features is None:
-                raise ConfigError("no feature columns to train on; pass --features, or --pred-probs FILE")
-            used, reason = resolve_auto(ds)
-            # the reason goes into the summary (and the manifest) once; progress just names the model
-            rep.info(f"model: {used.value} (--model auto)")
-        else:
-            used, reason = opts.model, "chosen with --model"
-        with timer.stage("oof"):
-            oof = out_of_fold(ds, used, folds=opts.folds, seed=opts.seed, jobs=opts.jobs, reporter=rep)
-        pred_probs, rare, fold_seconds = oof.pred_probs, oof.rare_classes, oof.seconds_per_fold
-        model_info = {"requested": opts.model.value, "used": used.value, "reason": reason, "warnings": oof.warnings}
-        if oof.ensemble_weights:
-            model_info["ensemble_weights"] = oof.ensemble_weights
-        oof_acc = float((pred_probs.argmax(1) == ds.labels)[ds.labels >= 0].mean())
-        model_info["oof_accuracy_vs_given_labels"] = round(oof_acc, 4)
+    pred_probs, rare, model_info, fold_seconds = _model_stage(ds, opts, rep, timer, warned, notes)
     modelled = _Modelled(
         path,
         source.format,
@@ -144,6 +121,38 @@ def scan(
         source=source,
     )
     return _finish(modelled, opts, rep, timer, command, config_file)
+
+
+def _model_stage(ds: Dataset, opts: ScanOptions, rep: Reporter, timer: _Timer, warned: list[str], notes: list[str]):
+    """Out-of-fold probabilities: the user's (``--pred-probs``) or trained here; with what the manifest records."""
+    if opts.pred_probs:
+        rare = check_assessable(ds, opts.folds)
+        with timer.stage("pred_probs"):
+            pred_probs, model_info, pnotes = _load_pred_probs(ds, rare, opts, rep, warned)
+        notes.extend(pnotes)
+        return pred_probs, rare, model_info, []
+    if opts.model is ModelName.auto:
+        if ds.features is None:
+            raise ConfigError("no feature columns to train on; pass --features, or --pred-probs FILE")
+        used, reason = resolve_auto(ds)
+        # the reason goes into the summary (and the manifest) once; progress just names the model
+        rep.info(f"model: {used.value} (--model auto)")
+    else:
+        used, reason = opts.model, "chosen with --model"
+    with timer.stage("oof"):
+        oof = out_of_fold(ds, used, folds=opts.folds, seed=opts.seed, jobs=opts.jobs, reporter=rep)
+    pred_probs = oof.pred_probs
+    model_info: dict[str, Any] = {
+        "requested": opts.model.value,
+        "used": used.value,
+        "reason": reason,
+        "warnings": oof.warnings,
+    }
+    if oof.ensemble_weights:
+        model_info["ensemble_weights"] = oof.ensemble_weights
+    oof_acc = float((pred_probs.argmax(1) == ds.labels)[ds.labels >= 0].mean())
+    model_info["oof_accuracy_vs_given_labels"] = round(oof_acc, 4)
+    return pred_probs, oof.rare_classes, model_info, oof.seconds_per_fold
 
 
 STRICT_SUFFIX = " (--strict makes this an error; fix it, or scan without --strict to go on with a warning)"

@@ -45,38 +45,11 @@ def recommendations(audit) -> list[dict[str, str]]:
     """
     s = audit.summary
     lab = s["checks"]["label"]
-    rate = float(lab["estimated_noise_rate"])
-    out: list[dict[str, str]] = []
+    out: list[dict[str, str]] = [_noise_level(float(lab["estimated_noise_rate"]), lab["count"])]
 
     def add(key: str, text: str) -> None:
         out.append({"id": key, "text": text})
 
-    if rate < CLEAN_BELOW and lab["count"] == 0:
-        add("clean", "Labels look clean: no action beyond spot checks. Re-run the audit when data or model change.")
-    elif rate < CLEAN_BELOW:
-        add(
-            "nearly-clean",
-            f"Labels look nearly clean (estimated noise ~{_rate(rate)}): review the {lab['count']} flagged rows; "
-            "no change to training is needed.",
-        )
-    elif rate < LIGHT_BELOW:
-        add(
-            "light-noise",
-            f"Light noise (~{_rate(rate)}): training with label smoothing (0.1) and MixUp may be enough; "
-            "review the flagged rows if you can.",
-        )
-    elif rate <= HEAVY_ABOVE:
-        add(
-            "moderate-noise",
-            f"Moderate noise (~{_rate(rate)}): review and remove or relabel the flagged rows "
-            "(labelaudit filter), then retrain; a robust loss (GCE) helps with what remains.",
-        )
-    else:
-        add(
-            "heavy-noise",
-            f"Heavy noise (~{_rate(rate)}): train with a robust loss (GCE) plus filtering, and fix the "
-            "labelling process; expect the audit itself to be less reliable at this level.",
-        )
     if lab["count"]:
         where = shell_path(getattr(audit, "path", None))
         sheet = shell_path(review_sheet_path(getattr(audit, "path", None)), "review.csv")
@@ -86,26 +59,7 @@ def recommendations(audit) -> list[dict[str, str]]:
             f"--format review-csv --output {sheet} (or label-studio / argilla), fill in its decision column, then "
             f"labelaudit filter {where} --decisions {sheet}.",
         )
-    iss = audit.issues
-    flagged = iss["is_label_issue"].to_numpy()
-    if flagged.any():
-        pp = audit.pred_probs[flagged]
-        unsure = int((pp.max(axis=1) < UNSURE_SUGGESTION).sum())
-        if unsure:
-            add(
-                "hard-examples",
-                f"{unsure} flagged rows have no confident alternative label (top probability "
-                f"< {UNSURE_SUGGESTION:.0%}): they may be hard but correct; review them rather than delete them.",
-            )
-        pairs = iss.loc[flagged, ["given_label", "suggested_label"]].astype(str)
-        counts = pairs.value_counts()
-        if len(counts) and counts.iloc[0] / flagged.sum() >= ASYMMETRIC_SHARE and flagged.sum() >= 5:
-            (g, sug), n = counts.index[0], int(counts.iloc[0])
-            add(
-                "asymmetric",
-                f"Noise is asymmetric: {n} of {int(flagged.sum())} flagged rows are '{g}' that look "
-                f"like '{sug}'. Check the labelling guidelines for these two classes.",
-            )
+    out += _flagged_advice(audit)
     checks = s["checks"]
     if checks.get("non_iid", {}).get("significant"):
         add(
@@ -126,6 +80,67 @@ def recommendations(audit) -> list[dict[str, str]]:
         "Evaluate on a clean, reviewed test set, never on the noisy labels, and re-run the audit "
         "after the model improves.",
     )
+    return out
+
+
+def _noise_level(rate: float, count: int) -> dict[str, str]:
+    """The one line on how noisy the labels are and what that calls for."""
+    if rate < CLEAN_BELOW and count == 0:
+        return {
+            "id": "clean",
+            "text": "Labels look clean: no action beyond spot checks. Re-run the audit when data or model change.",
+        }
+    if rate < CLEAN_BELOW:
+        return {
+            "id": "nearly-clean",
+            "text": f"Labels look nearly clean (estimated noise ~{_rate(rate)}): review the {count} flagged rows; "
+            "no change to training is needed.",
+        }
+    if rate < LIGHT_BELOW:
+        return {
+            "id": "light-noise",
+            "text": f"Light noise (~{_rate(rate)}): training with label smoothing (0.1) and MixUp may be enough; "
+            "review the flagged rows if you can.",
+        }
+    if rate <= HEAVY_ABOVE:
+        return {
+            "id": "moderate-noise",
+            "text": f"Moderate noise (~{_rate(rate)}): review and remove or relabel the flagged rows "
+            "(labelaudit filter), then retrain; a robust loss (GCE) helps with what remains.",
+        }
+    return {
+        "id": "heavy-noise",
+        "text": f"Heavy noise (~{_rate(rate)}): train with a robust loss (GCE) plus filtering, and fix the "
+        "labelling process; expect the audit itself to be less reliable at this level.",
+    }
+
+
+def _flagged_advice(audit) -> list[dict[str, str]]:
+    """Advice from the flagged rows themselves: no confident alternative, one dominant confusion."""
+    iss = audit.issues
+    flagged = iss["is_label_issue"].to_numpy()
+    out: list[dict[str, str]] = []
+    if not flagged.any():
+        return out
+    unsure = int((audit.pred_probs[flagged].max(axis=1) < UNSURE_SUGGESTION).sum())
+    if unsure:
+        out.append(
+            {
+                "id": "hard-examples",
+                "text": f"{unsure} flagged rows have no confident alternative label (top probability "
+                f"< {UNSURE_SUGGESTION:.0%}): they may be hard but correct; review them rather than delete them.",
+            }
+        )
+    counts = iss.loc[flagged, ["given_label", "suggested_label"]].astype(str).value_counts()
+    if len(counts) and counts.iloc[0] / flagged.sum() >= ASYMMETRIC_SHARE and flagged.sum() >= 5:
+        (g, sug), n = counts.index[0], int(counts.iloc[0])
+        out.append(
+            {
+                "id": "asymmetric",
+                "text": f"Noise is asymmetric: {n} of {int(flagged.sum())} flagged rows are '{g}' that look "
+                f"like '{sug}'. Check the labelling guidelines for these two classes.",
+            }
+        )
     return out
 
 

@@ -94,42 +94,12 @@ def load_train_test(audit: Audit, data: Path | None = None, test: Path | None = 
     n_train = train.num_rows
     if n_train != m["input"]["rows"]:
         raise InputError(f"{path} has {n_train} rows but the audit has {m['input']['rows']}; re-run scan")
-    out_test = None
-    table = train
-    test_sha = None
+    train_feats = train.select([c for c in cols if c != label])
+    out_test, test_sha = None, None
+    table = train_feats
     if test is not None:
-        tsrc = open_table(Path(test), encoding=encoding)
-        if tsrc.is_array:
-            raise SchemaError(f"the test set {Path(test).name} is an array file but the audited data has columns")
-        need = [c for c in cols if c != label] + ([label] if label else ["label"])
-        missing = [c for c in need if c not in tsrc.columns]
-        if missing:
-            raise SchemaError(
-                f"the test set {Path(test).name} lacks the column(s) {', '.join(missing)} that the audited data "
-                "has; give a test file with the same label and feature columns"
-            )
-        test_table = tsrc.read(need)
-        if test_table.num_rows == 0:
-            raise InputError(f"the test set {Path(test).name} has no rows")
-        test_label = label or "label"
-        raw_test = test_table.column(test_label).to_pylist()
-        out_test = encode_classes(raw_test, classes, f"the test set {Path(test).name}")
-        if (out_test < 0).all():
-            raise InputError(f"the test set {Path(test).name} has no labels in column '{test_label}'")
-        if label is None:
-            test_table = test_table.drop_columns([test_label])
-        try:
-            test_table = test_table.select(train.select([c for c in cols if c != label]).column_names)
-            train_feats = train.select([c for c in cols if c != label])
-            test_table = test_table.cast(train_feats.schema)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as err:
-            raise SchemaError(
-                f"the test set {Path(test).name} has columns of other types than the audited data ({err})"
-            ) from None
+        test_table, out_test, test_sha = _read_test(Path(test), cols, label, classes, train_feats, encoding)
         table = pa.concat_tables([train_feats, test_table])
-        test_sha = file_sha256(Path(test))
-    else:
-        table = train.select([c for c in cols if c != label])
     # labels are handled above; build features from the stacked feature table with a dummy label column
     stacked = table.append_column("__labelaudit_label__", pa.array(np.arange(table.num_rows, dtype=np.int64) % 2))
     mem = TableSource(path, "table", stacked.column_names, loaded=stacked)
@@ -151,6 +121,34 @@ def load_train_test(audit: Audit, data: Path | None = None, test: Path | None = 
         test_sha256=test_sha,
         notes=list(ds.notes),
     )
+
+
+def _read_test(test: Path, cols: list[str], label: str | None, classes, train_feats: pa.Table, encoding):
+    """The test set's feature columns (cast to the training types), its label codes and the hash of its bytes."""
+    tsrc = open_table(test, encoding=encoding, read_once=True)
+    if tsrc.is_array:
+        raise SchemaError(f"the test set {test.name} is an array file but the audited data has columns")
+    need = [c for c in cols if c != label] + ([label] if label else ["label"])
+    missing = [c for c in need if c not in tsrc.columns]
+    if missing:
+        raise SchemaError(
+            f"the test set {test.name} lacks the column(s) {', '.join(missing)} that the audited data "
+            "has; give a test file with the same label and feature columns"
+        )
+    test_table = tsrc.read(need)
+    if test_table.num_rows == 0:
+        raise InputError(f"the test set {test.name} has no rows")
+    test_label = label or "label"
+    codes = encode_classes(test_table.column(test_label).to_pylist(), classes, f"the test set {test.name}")
+    if (codes < 0).all():
+        raise InputError(f"the test set {test.name} has no labels in column '{test_label}'")
+    try:
+        test_table = test_table.select(train_feats.column_names).cast(train_feats.schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as err:
+        raise SchemaError(
+            f"the test set {test.name} has columns of other types than the audited data ({err})"
+        ) from None
+    return test_table, codes, tsrc.sha256()
 
 
 def _array_train_test(audit: Audit, source: TableSource, test: Path | None, classes: list[Any]) -> TrainTest:

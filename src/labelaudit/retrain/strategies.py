@@ -326,75 +326,12 @@ def retrain(
         raise ConfigError(f"the held-out fraction must be between 0.05 and 0.5 (got {holdout})")
     if n_boot < 0:
         raise ConfigError(f"--bootstrap must be 0 or more (got {n_boot})")
-    if learner not in {"auto", "torch", "sklearn"}:
-        raise ConfigError(f"--learner must be auto, torch or sklearn (got '{learner}')")
-    names = list(strategies) if strategies else None
-    if names == ["all"]:
-        names = list(ALL_STRATEGIES)
-    unknown = [n for n in names or () if n not in ALL_STRATEGIES]
-    if unknown:
-        raise ConfigError(f"unknown strategy {', '.join(unknown)}; choose from {', '.join(ALL_STRATEGIES)} or all")
-    have_torch = torch_available()
-    wants_torch = learner == "torch" or (custom is not None and custom.needs_torch)
-    if names and any(n not in SKLEARN_STRATEGIES for n in names) and learner != "sklearn":
-        wants_torch = True
-    if wants_torch and not have_torch:
-        require_torch()  # raises ExtraMissingError naming the extra
-    if learner == "sklearn" and (wants_torch or (names and any(n not in SKLEARN_STRATEGIES for n in names))):
-        raise ConfigError("--learner sklearn runs only the baseline and cleaned strategies; drop the torch strategies")
-    use_torch = have_torch and learner != "sklearn"
     warnings_out: list[str] = []
-    label_check = audit.summary.get("checks", {}).get("label") or {}
-    noise_rate = float(label_check.get("estimated_noise_rate") or audit.label_issue_rate or 0.2)
-    catalog = builtin_strategies(noise_rate, use_torch)
-    if names is None:
-        names = [n for n in DEFAULT_STRATEGIES if n in catalog] if custom is None else ["baseline"]
-        if not use_torch:
-            warnings_out.append(
-                "robust losses, label smoothing, MixUp and co-teaching were not compared: " + TORCH_HINT
-            )
-    unknown = [n for n in names if n not in catalog]
-    if unknown:
-        raise ConfigError(f"unknown strategy {', '.join(unknown)}; choose from {', '.join(ALL_STRATEGIES)} or all")
-    plan_list = [catalog[n] for n in dict.fromkeys(names)]
-    if custom is not None:
-        if not use_torch:
-            require_torch()
-        noise_custom = custom
-        plan_list.append(noise_custom)
-    if "baseline" not in [s.name for s in plan_list]:
-        plan_list.insert(0, catalog["baseline"])
-
+    plan_list, use_torch = _plan(audit, strategies, custom, learner, warnings_out)
     rep.start("load", message="reading the audited data" + (" and the test set" if test else ""))
     tt = load_train_test(audit, Path(data) if data else None, Path(test) if test else None)
     rep.end("load", f"{len(tt.y)} training rows" + (f", {len(tt.y_test)} test rows" if tt.y_test is not None else ""))
-    if tt.y_test is not None:
-        train_rows = np.flatnonzero(tt.y >= 0)
-        ok = tt.y_test >= 0
-        if not ok.all():
-            warnings_out.append(f"{int((~ok).sum())} test rows without a label were not scored")
-        eval_X = tt.X_test[np.flatnonzero(ok)]
-        y_eval = tt.y_test[ok]
-        eval_rows = np.flatnonzero(ok)
-        evaluation = {
-            "mode": "clean_test",
-            "file": str(tt.test_path),
-            "sha256": tt.test_sha256,
-            "rows": int(len(y_eval)),
-            "bootstrap": n_boot,
-        }
-    else:
-        train_rows, eval_rows = _split(audit, tt, seed, holdout)
-        eval_X = tt.X[eval_rows]
-        y_eval = tt.y[eval_rows]
-        warnings_out.insert(0, NOISY_EVAL_WARNING)
-        evaluation = {
-            "mode": "holdout_unflagged",
-            "rows": int(len(eval_rows)),
-            "fraction": holdout,
-            "bootstrap": n_boot,
-            "warning": NOISY_EVAL_WARNING,
-        }
+    train_rows, eval_rows, eval_X, y_eval, evaluation = _evaluation_set(audit, tt, seed, holdout, n_boot, warnings_out)
     keep_clean, y_clean = _cleaned_labels(audit, tt)
     resamples = Resamples.draw(len(y_eval), n_boot, seed)
     results: list[StrategyResult] = []
@@ -430,11 +367,10 @@ def retrain(
         results, chosen, winner, evaluation, [], tt, eval_rows, y_eval, audit, seed, learner_note, warnings_out
     )
     if rounds:
-        chosen_strategy = result.chosen_result.strategy
         result.rounds = reaudit_rounds(
             audit,
             tt,
-            chosen_strategy,
+            result.chosen_result.strategy,
             rounds,
             seed=seed,
             device=device,
@@ -444,6 +380,75 @@ def retrain(
             reporter=rep,
         )
     return result
+
+
+def _plan(audit: Audit, strategies, custom, learner: str, warnings_out: list[str]) -> tuple[list[Strategy], bool]:
+    """The strategies to compare (the baseline first) and whether torch trains them; refused before any work."""
+    if learner not in {"auto", "torch", "sklearn"}:
+        raise ConfigError(f"--learner must be auto, torch or sklearn (got '{learner}')")
+    names = list(strategies) if strategies else None
+    if names == ["all"]:
+        names = list(ALL_STRATEGIES)
+    unknown = [n for n in names or () if n not in ALL_STRATEGIES]
+    if unknown:
+        raise ConfigError(f"unknown strategy {', '.join(unknown)}; choose from {', '.join(ALL_STRATEGIES)} or all")
+    have_torch = torch_available()
+    wants_torch = learner == "torch" or (custom is not None and custom.needs_torch)
+    if names and any(n not in SKLEARN_STRATEGIES for n in names) and learner != "sklearn":
+        wants_torch = True
+    if wants_torch and not have_torch:
+        require_torch()  # raises ExtraMissingError naming the extra
+    if learner == "sklearn" and (wants_torch or (names and any(n not in SKLEARN_STRATEGIES for n in names))):
+        raise ConfigError("--learner sklearn runs only the baseline and cleaned strategies; drop the torch strategies")
+    use_torch = have_torch and learner != "sklearn"
+    label_check = audit.summary.get("checks", {}).get("label") or {}
+    noise_rate = float(label_check.get("estimated_noise_rate") or audit.label_issue_rate or 0.2)
+    catalog = builtin_strategies(noise_rate, use_torch)
+    if names is None:
+        names = [n for n in DEFAULT_STRATEGIES if n in catalog] if custom is None else ["baseline"]
+        if not use_torch:
+            warnings_out.append(
+                "robust losses, label smoothing, MixUp and co-teaching were not compared: " + TORCH_HINT
+            )
+    unknown = [n for n in names if n not in catalog]
+    if unknown:
+        raise ConfigError(f"unknown strategy {', '.join(unknown)}; choose from {', '.join(ALL_STRATEGIES)} or all")
+    plan_list = [catalog[n] for n in dict.fromkeys(names)]
+    if custom is not None:
+        if not use_torch:
+            require_torch()
+        plan_list.append(custom)
+    if "baseline" not in [s.name for s in plan_list]:
+        plan_list.insert(0, catalog["baseline"])
+    return plan_list, use_torch
+
+
+def _evaluation_set(audit: Audit, tt, seed: int, holdout: float, n_boot: int, warnings_out: list[str]):
+    """Training rows and the rows scored: the clean test set, or (warned) held-out unflagged rows."""
+    if tt.y_test is not None:
+        train_rows = np.flatnonzero(tt.y >= 0)
+        ok = tt.y_test >= 0
+        if not ok.all():
+            warnings_out.append(f"{int((~ok).sum())} test rows without a label were not scored")
+        eval_rows = np.flatnonzero(ok)
+        evaluation = {
+            "mode": "clean_test",
+            "file": str(tt.test_path),
+            "sha256": tt.test_sha256,
+            "rows": int(ok.sum()),
+            "bootstrap": n_boot,
+        }
+        return train_rows, eval_rows, tt.X_test[eval_rows], tt.y_test[ok], evaluation
+    train_rows, eval_rows = _split(audit, tt, seed, holdout)
+    warnings_out.insert(0, NOISY_EVAL_WARNING)
+    evaluation = {
+        "mode": "holdout_unflagged",
+        "rows": int(len(eval_rows)),
+        "fraction": holdout,
+        "bootstrap": n_boot,
+        "warning": NOISY_EVAL_WARNING,
+    }
+    return train_rows, eval_rows, tt.X[eval_rows], tt.y[eval_rows], evaluation
 
 
 def _full_proba(est, X, k: int) -> np.ndarray:
