@@ -163,3 +163,12 @@ def test_budget_is_for_review_exports_and_single_label_audits_use_the_ranking(ru
     assert res.exit_code == 2 and "--budget picks rows for reviewers" in res.stderr
     res = invoke(runner, ["report", "data.labelaudit", "--format", "review-csv", "--budget", "0"])
     assert res.exit_code == 2 and "--budget must be at least 1" in res.stderr
+
+    # the report shows each listed annotator's interval, in Markdown and in the terminal table
+    md = invoke(runner, ["report", tmp_path / "a.labelaudit", "--format", "markdown"])
+    assert md.exit_code == 0 and "| 95 % interval |" in md.stdout
+    worst = ann.sort_values(["quality"]).index[0]
+    lo, hi = ann.loc[worst, "quality_low"], ann.loc[worst, "quality_high"]
+    assert f"{lo:.2f}–{hi:.2f}" in md.stdout
+    table = invoke(runner, ["report", tmp_path / "a.labelaudit"])
+    assert table.exit_code == 0 and "95 % interval" in table.stdout

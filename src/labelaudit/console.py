@@ -250,6 +250,8 @@ def render_batch(console: Console, rows: list[dict[str, Any]]) -> None:
 
 def render_report_table(console: Console, manifest: dict[str, Any], ctx: dict[str, Any]) -> None:
     """The terminal report: summary panel, per-class table, top issues with a few values, advice."""
+    from labelaudit.report.context import quality_interval
+
     render_summary(console, manifest, ctx.get("audit"))
     per = Table(title="Per class")
     for col, just in (
@@ -288,12 +290,13 @@ def render_report_table(console: Console, manifest: dict[str, Any], ctx: dict[st
         console.print("No label issues found.")
     if ctx.get("annotators"):
         ann = Table(title="Worst annotators (quality: expected accuracy; lower = worse)")
-        for col in ("annotator", "quality", "agreement", "items", "worst class", "spammer?"):
+        for col in ("annotator", "quality", "95 % interval", "agreement", "items", "worst class", "spammer?"):
             ann.add_column(col)
         for a in ctx["annotators"]:
             ann.add_row(
                 Text(str(a["annotator"])),
                 _fmt(a["quality"]),
+                quality_interval(a),
                 _fmt(a["agreement_with_consensus"]),
                 str(a["items_labelled"]),
                 Text(_fmt(a["worst_class"])),

@@ -117,6 +117,12 @@ def worst_annotators(audit: Audit) -> list[dict[str, Any]]:
     return [{k: _clean(v) for k, v in rec.items()} for rec in worst.to_dict(orient="records")]
 
 
+def quality_interval(a: dict) -> str:
+    """An annotator's 95 % interval on quality, as text (empty for audits made before it existed)."""
+    lo, hi = a.get("quality_low"), a.get("quality_high")
+    return f"{lo:.2f}–{hi:.2f}" if isinstance(lo, float) and isinstance(hi, float) else ""
+
+
 def text_column(manifest: dict[str, Any]) -> str | None:
     """The column of a text audit (given with --text, or inferred), else None."""
     if manifest.get("data_kind") != "text":

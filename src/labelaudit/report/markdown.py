@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labelaudit.report.context import quality_interval
 from labelaudit.report.escape import md
 
 #: GitHub caps a step summary at 1 MiB; stay well under it
@@ -72,12 +73,13 @@ def render_markdown(ctx: dict[str, Any]) -> str:
     if ctx.get("annotators"):
         lines += [
             "",
-            "| annotator | quality | agreement | items | worst class | suspected spammer |",
-            "|---|---:|---:|---:|---|---|",
+            "| annotator | quality | 95 % interval | agreement | items | worst class | suspected spammer |",
+            "|---|---:|---|---:|---:|---|---|",
         ]
         for a in ctx["annotators"]:
             lines.append(
-                f"| {md(a['annotator'])} | {a['quality']:.3f} | {a['agreement_with_consensus']:.3f} | "
+                f"| {md(a['annotator'])} | {a['quality']:.3f} | {quality_interval(a)} | "
+                f"{a['agreement_with_consensus']:.3f} | "
                 f"{a['items_labelled']} | {md(a['worst_class'])} | {'yes' if a['suspected_spammer'] else ''} |"
             )
     lines += ["", "**What to do next**", ""]
