@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import spearmanr
 
 import labelaudit
+from labelaudit.cli import app
 from labelaudit.crowd.consensus import annotator_quality, majority_vote
 from labelaudit.crowd.simulate import simulate_crowd
 from tests.conftest import invoke
@@ -108,6 +109,15 @@ def test_the_gate_judges_only_annotators_whose_interval_allows_it(tmp_path, runn
     confident_bad = ann.index[ann["quality_high"] < 0.5]
     assert set(confident_bad) == set(gate["failing_annotators"]) and res.exit_code == (1 if len(confident_bad) else 0)
 
+    # the report shows each listed annotator's interval, in Markdown and in the terminal table
+    md = invoke(runner, ["report", tmp_path / "a.labelaudit", "--format", "markdown"])
+    assert md.exit_code == 0 and "| 95 % interval |" in md.stdout
+    worst = ann.sort_values(["quality"]).index[0]
+    lo, hi = ann.loc[worst, "quality_low"], ann.loc[worst, "quality_high"]
+    assert f"{lo:.2f}–{hi:.2f}" in md.stdout
+    table = runner.invoke(app, ["report", str(tmp_path / "a.labelaudit")], env={"COLUMNS": "160"})
+    assert table.exit_code == 0 and "95 % interval" in table.stdout and f"{lo:.2f}–{hi:.2f}" in table.stdout
+
 
 def test_budget_picks_the_items_where_one_more_answer_is_worth_most(tmp_path, runner):
     from labelaudit.crowd.active import expected_gain
@@ -163,12 +173,3 @@ def test_budget_is_for_review_exports_and_single_label_audits_use_the_ranking(ru
     assert res.exit_code == 2 and "--budget picks rows for reviewers" in res.stderr
     res = invoke(runner, ["report", "data.labelaudit", "--format", "review-csv", "--budget", "0"])
     assert res.exit_code == 2 and "--budget must be at least 1" in res.stderr
-
-    # the report shows each listed annotator's interval, in Markdown and in the terminal table
-    md = invoke(runner, ["report", tmp_path / "a.labelaudit", "--format", "markdown"])
-    assert md.exit_code == 0 and "| 95 % interval |" in md.stdout
-    worst = ann.sort_values(["quality"]).index[0]
-    lo, hi = ann.loc[worst, "quality_low"], ann.loc[worst, "quality_high"]
-    assert f"{lo:.2f}–{hi:.2f}" in md.stdout
-    table = invoke(runner, ["report", tmp_path / "a.labelaudit"])
-    assert table.exit_code == 0 and "95 % interval" in table.stdout

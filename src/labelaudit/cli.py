@@ -56,8 +56,10 @@ app = typer.Typer(
     help="Find wrong labels in classification datasets, review them, and fix them.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # help text is printed as written: rich markup swallowed "[tool.labelaudit]" and "labelaudit[torch]"
+    # and showed flags as taking a "<bool>" value
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
