@@ -186,6 +186,79 @@ def test_junit_one_testcase_per_gate(runner, hostile, workdir):
     cases = list(root.iter("testcase"))
     assert len(cases) == 1 and cases[0].find("failure") is not None
     assert root.find("testsuite").get("failures") == "1"
+    # the name carries no threshold: a changed threshold is the same test in the CI's history
+    assert cases[0].get("name") == "label issue rate"
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert "threshold:label" in props and "rate:label" in props
+
+
+def _junit_cases(path):
+    """Parsed by junitparser (what CI plugins use) when installed, else by the stdlib against the same shape."""
+    try:
+        from junitparser import JUnitXml
+    except ImportError:
+        root = ET.parse(path).getroot()
+        out = []
+        for suite in root.iter("testsuite"):
+            for c in suite.iter("testcase"):
+                kind = next((k for k in ("failure", "error") if c.find(k) is not None), "passed")
+                out.append((suite.get("name"), c.get("name"), kind, c.findtext("system-out") or ""))
+        return out
+    xml = JUnitXml.fromfile(str(path))
+    out = []
+    for suite in xml:
+        for c in suite:
+            kind = "passed" if c.is_passed else type(c.result[0]).__name__.lower()
+            out.append((suite.name, c.name, kind, c.system_out or ""))
+    return out
+
+
+def test_scan_writes_junit_with_a_testcase_even_without_gates(runner, csv_file, workdir):
+    res = invoke(runner, ["scan", csv_file, "--model", "logreg", "-q", "--junit", workdir / "scan.xml"])
+    assert res.exit_code == 0, res.output
+    cases = _junit_cases(workdir / "scan.xml")
+    assert len(cases) == 1
+    suite, name, kind, out = cases[0]
+    rate = labelaudit.load_audit(workdir / "data.labelaudit").label_issue_rate
+    assert (suite, name, kind) == ("labelaudit:data.csv", "label issue rate", "passed")
+    assert f"{rate:.4f}" in out and "no gate set" in out
+    root = ET.parse(workdir / "scan.xml").getroot()
+    assert root.get("tests") == "1" and root.get("failures") == "0"
+    # a second scan does not replace it without --force
+    res = invoke(runner, ["scan", csv_file, "--model", "logreg", "-q", "--junit", workdir / "scan.xml", "--out", "b"])
+    assert res.exit_code == 2 and "already exists" in res.stderr
+
+
+def test_batch_scan_junit_has_a_suite_per_file_and_an_error_for_a_bad_one(runner, csv_file, workdir, monkeypatch):
+    bad = workdir / "bad.csv"
+    bad.write_text("a,b\n1\n")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    res = invoke(
+        runner,
+        [
+            "scan",
+            csv_file,
+            bad,
+            "--model",
+            "logreg",
+            "-q",
+            "--out",
+            "audits",
+            "--fail-above",
+            "0.0001",
+            "--junit",
+            "j.xml",
+        ],
+    )
+    assert res.exit_code == 2
+    cases = _junit_cases(workdir / "j.xml")
+    assert [(s, n, k) for s, n, k, _ in cases] == [
+        ("labelaudit:data.csv", "label issue rate", "failure"),
+        ("labelaudit:bad.csv", "scan", "error"),
+    ]
+    # GitHub Actions: the failed gate is an ::error annotation on stderr (stdout stays machine-readable)
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("::error ")]
+    assert len(lines) == 1 and "title=labelaudit gate%3A data.csv::label issue rate" in lines[0]
 
 
 def test_step_summary_appended_by_scan_and_report(runner, workdir, monkeypatch, csv_file):

@@ -296,6 +296,14 @@ def scan(
             help="Do not write the default cleaned dataset (cleaned.<ext> + removed.<ext>) into the audit directory.",
         ),
     ] = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            help="Also write JUnit XML: one testsuite per input, one testcase per gate (the label-issue rate at "
+            "least), so CI needs no second step.",
+        ),
+    ] = None,
     low_memory: Annotated[
         bool | None,
         typer.Option(
@@ -344,6 +352,10 @@ def scan(
             raise ConfigError(f"--top must be 0 or more (got {top})")
         options, crowd_features = _scan_options(locals())
         dirs = _audit_dirs(data, out)
+        if junit is not None:
+            from labelaudit.io.atomic import check_writable
+
+            check_writable(junit, force=force, what="JUnit file", inputs=[*data, labels, *(pred_probs or ())])
         if len(data) > 1 and out is not None:
             _batch_folder(out)
     except LabelAuditError as err:
@@ -359,11 +371,14 @@ def scan(
         batch=len(data) > 1,
     )
     reports: list[dict[str, Any]] = []
+    suites: list[dict[str, Any]] = []
     worst = EXIT_OK
     for path, target in zip(data, dirs, strict=True):
         report_row, audit = _scan_one(run, path, target, stderr)
         reports.append(report_row)
         worst = max(worst, report_row["exit_code"])
+        if junit is not None:
+            suites.append(_junit_suite(audit, path, report_row))
         if audit is None:
             if fail_fast:
                 break
@@ -380,7 +395,44 @@ def scan(
         )
     elif len(data) > 1 and not quiet:
         render_batch(stdout, reports)
+    if junit is not None:
+        _write_junit(junit, suites, force=force, inputs=run.inputs)
     raise typer.Exit(worst)
+
+
+def _junit_suite(audit: Any, path: Path, row: dict[str, Any]) -> dict[str, Any]:
+    from labelaudit.report.junit import suite_from_manifest
+
+    if audit is not None:
+        return suite_from_manifest(audit.manifest)
+    # the file could not be audited: a suite with one errored testcase
+    return {"input": {"name": path.name, "sha256": ""}, "error": row.get("error", ""), "exit_code": row["exit_code"]}
+
+
+def _write_junit(target: Path, suites: list[dict[str, Any]], *, force: bool, inputs: list[Any]) -> None:
+    from labelaudit.io.atomic import atomic_file
+    from labelaudit.report.junit import render_junit
+
+    try:
+        with atomic_file(target, force=force, inputs=inputs) as tmp:
+            tmp.write_text(render_junit(suites), encoding="utf-8")
+    except LabelAuditError as err:
+        _fail(err)
+
+
+def _github_annotations(gates: dict[str, Any], name: str) -> None:
+    """On GitHub Actions, a failed gate is also an ``::error`` annotation (on stderr, so stdout stays JSON)."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    from labelaudit.report.junit import gate_message
+
+    def esc(text: str, prop: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+    for g in gates["results"]:
+        if not g["passed"]:
+            sys.stderr.write(f"::error title={esc('labelaudit gate: ' + name, True)}::{esc(gate_message(g))}\n")
 
 
 #: scan's parameter names that differ from the ScanOptions fields they fill
@@ -441,6 +493,7 @@ def _scan_one(run: _ScanRun, path: Path, target: Path, stderr) -> tuple[dict[str
     _append_step_summary(audit, stderr)
     lab = audit.summary["checks"]["label"]
     render_gate_failures(stderr, audit.manifest, prefix)
+    _github_annotations(audit.gates, path.name)
     row = {
         "input": str(path),
         "exit_code": audit.exit_code,
@@ -500,7 +553,10 @@ def report(
             help="How many top issues (default: 10 table, 20 markdown, 50 json/html, all for review exports)."
         ),
     ] = None,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Also write JUnit XML, one testcase per gate.")] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="Also write JUnit XML: one testcase per gate, the label-issue rate at least."),
+    ] = None,
     data: Annotated[
         Path | None,
         typer.Option("--data", help="The audited data, for row values (default: the path in the manifest)."),
@@ -596,15 +652,16 @@ def report(
                     highlight=False,
                 )
         if junit is not None:
-            from labelaudit.report.junit import render_junit
+            from labelaudit.report.junit import render_junit, suite_from_manifest
 
             with atomic_file(junit, force=force, inputs=inputs) as tmp:
-                tmp.write_text(render_junit(ctx), encoding="utf-8")
+                tmp.write_text(render_junit([suite_from_manifest(aud.manifest, ctx["gates"])]), encoding="utf-8")
         _append_step_summary(aud, stderr)
     except (LabelAuditError, Exception) as err:  # noqa: BLE001 - mapped to an exit code in one place
         _fail(err)
     if gate or thresholds is not None:
         render_gate_failures(stderr, {"gates": ctx["gates"]})
+        _github_annotations(ctx["gates"], aud.manifest["input"]["name"])
     raise typer.Exit(exit_code)
 
 
