@@ -38,6 +38,29 @@ class AuditedData:
     arrow_schema: pa.Schema | None = None
     """Parquet/Feather/JSON Lines: the input's Arrow schema, so written rows keep the input's types."""
 
+    def typed(self, columns: list[str]) -> pd.DataFrame:
+        """``columns`` with their real types, for reports: CSV cells are kept as text (to write rows back
+        exactly as read), so here a column whose every non-empty cell is a number becomes numbers, and one
+        of only true/false becomes booleans, as pandas reads a CSV; other columns stay text."""
+        if self.format not in {"csv", "tsv"}:
+            return self.frame[columns]
+        return pd.DataFrame({c: _typed_text_column(self.frame[c]) for c in columns}, index=self.frame.index)
+
+
+def _typed_text_column(s: pd.Series) -> pd.Series:
+    blank = s.eq("")
+    if blank.all():
+        return s.where(~blank, None)
+    values = s[~blank]
+    if values.str.lower().isin({"true", "false"}).all():
+        return s.str.lower().map({"true": True, "false": False}).where(~blank, None)
+    num = pd.to_numeric(values, errors="coerce")
+    if num.notna().all():
+        if blank.any():
+            return pd.to_numeric(s.where(~blank), errors="coerce")
+        return num
+    return s.where(~blank, None)
+
 
 def verify_audited_file(audit: Audit, path: Path) -> None:
     facts = audit.manifest["input"]

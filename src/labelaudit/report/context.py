@@ -57,7 +57,7 @@ def row_data(
     cols = [c for c in data.frame.columns if c not in (data.label_column, id_column)]
     if preview:
         cols = cols[:ROW_PREVIEW_COLUMNS]
-    sub = data.frame.iloc[rows][cols]
+    sub = data.typed(cols).iloc[rows]
     return {
         r: {str(c): _clean(v) for c, v in zip(cols, vals, strict=True)}
         for r, vals in zip(rows, sub.itertuples(index=False, name=None), strict=True)
