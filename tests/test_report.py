@@ -141,9 +141,14 @@ def test_label_studio_export_is_valid(runner, hostile, workdir):
         (r,) = p["result"]
         assert r["from_name"] == "label" and r["to_name"] == "text" and r["type"] == "choices"
         assert r["value"]["choices"] == [t["data"]["suggested_label"]] and 0 <= p["score"] <= 1
-    config = ET.fromstring((workdir / "ls.label_config.xml").read_text())
+    from labelaudit.io.label_studio import DROP_CHOICE, UNSURE_CHOICE
+
+    config_text = (workdir / "ls.label_config.xml").read_text()
+    config = ET.fromstring(config_text)
     choices = [c.get("value") for c in config.iter("Choice")]
-    assert sorted(choices) == sorted(labelaudit.load_audit(hostile).class_names)
+    classes = [str(c) for c in labelaudit.load_audit(hostile).class_names]
+    assert choices == [*classes, DROP_CHOICE, UNSURE_CHOICE]
+    _validate_with_label_studio_sdk(config_text, tasks)
     # a Label Studio export of those tasks feeds filter --decisions
     export = [
         {
@@ -167,6 +172,42 @@ def test_label_studio_export_is_valid(runner, hostile, workdir):
     (workdir / "export.json").write_text(json.dumps(export))
     res = invoke(runner, ["filter", hostile, "--decisions", workdir / "export.json", "--format", "json"])
     assert json.loads(res.stdout)["counts"]["dropped"] == 0  # reviewers confirmed every given label
+    # each kind of decision: drop, unsure (kept unchanged), another class (relabel)
+    assert len(export) >= 3
+    other = next(c for c in classes if c != export[2]["data"]["given_label"])
+    for task, choice in zip(export, [DROP_CHOICE, UNSURE_CHOICE, other], strict=False):
+        task["annotations"][0]["result"][0]["value"]["choices"] = [choice]
+    (workdir / "export2.json").write_text(json.dumps(export))
+    out = workdir / "clean2.csv"
+    res = invoke(
+        runner, ["filter", hostile, "--decisions", workdir / "export2.json", "--format", "json", "--output", out]
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["counts"]["dropped"] == 1 and doc["counts"]["relabelled"] == 1, doc["counts"]
+    changes = pd.read_csv(doc["outputs"]["removed"], sep=None, engine="python", dtype=str).set_index("labelaudit_row")
+    rows = [str(t["data"]["labelaudit_row"]) for t in export[:3]]
+    assert changes.loc[rows[0], "labelaudit_reason"] == "human decision: drop"
+    assert rows[1] not in changes.index  # unsure: kept as it was
+    assert (
+        changes.loc[rows[2], "labelaudit_action"] == "relabel" and changes.loc[rows[2], "labelaudit_new_label"] == other
+    )
+
+
+def _validate_with_label_studio_sdk(config_text: str, tasks: list[dict]) -> None:
+    """Label Studio's own parser (label-studio-sdk, an optional test dependency) accepts config, tasks, predictions."""
+    try:
+        from label_studio_sdk.label_interface import LabelInterface
+    except ImportError:
+        return  # the hand checks above still ran; CI installs label-studio-sdk with the test extra
+    li = LabelInterface(config_text)
+    assert set(li.get_control("label").labels) >= {c.get("value") for c in ET.fromstring(config_text).iter("Choice")}
+    for t in tasks:
+        # the task's data without its predictions: sdk 2.1's validate_task calls validate_prediction() with no
+        # argument when a task has predictions (a TypeError), so those are validated one by one below
+        assert li.validate_task({k: v for k, v in t.items() if k != "predictions"}), t
+        for p in t["predictions"]:
+            assert li.validate_prediction(p), p
 
 
 def test_argilla_records(runner, hostile, workdir):

@@ -245,6 +245,11 @@ def _apply_decisions(plan: Plan, audit: Audit, decisions: dict[int, str]) -> Non
             t.at[r, "action"], t.at[r, "new_label"] = "keep", t.at[r, "old_label"]
         elif low == "drop":
             t.at[r, "action"], t.at[r, "new_label"] = "drop", t.at[r, "old_label"]
+        elif low == "unsure":
+            # a person could not tell: never delete it, keep its label
+            t.at[r, "action"], t.at[r, "new_label"] = "keep", t.at[r, "old_label"]
+            t.at[r, "reason"] = "human decision: unsure (kept unchanged)"
+            continue
         elif low.startswith("relabel:"):
             label = d.split(":", 1)[1].strip()
             if label not in known:
@@ -260,7 +265,7 @@ def _apply_decisions(plan: Plan, audit: Audit, decisions: dict[int, str]) -> Non
         else:
             from labelaudit.messages import short
 
-            raise InputError(f"decision {short(decision)} for row {r} is not keep, drop or relabel:<label>")
+            raise InputError(f"decision {short(decision)} for row {r} is not keep, drop, unsure or relabel:<label>")
         t.at[r, "reason"] = f"human decision: {d}"
 
 
@@ -276,7 +281,13 @@ def _unescape(value: str) -> str:
 
 
 def _ls_decision(choice: str) -> str:
-    """A Label Studio choice as a review decision: a class relabels (or keeps) the row."""
+    """A Label Studio choice as a review decision: a class relabels (or keeps) the row; drop; unsure."""
+    from labelaudit.io.label_studio import DROP_CHOICE, UNSURE_CHOICE
+
+    if choice == DROP_CHOICE:
+        return "drop"
+    if choice == UNSURE_CHOICE:
+        return "unsure"
     return f"relabel:{choice}"
 
 

@@ -15,6 +15,10 @@ from typing import Any
 
 from labelaudit.errors import InputError
 
+#: the review choices beside the classes: a reviewer can remove a row, or say they cannot tell
+DROP_CHOICE = "drop this row (labelaudit)"
+UNSURE_CHOICE = "unsure (labelaudit)"
+
 SHAPE = "a JSON list of tasks, each with 'data' and 'annotations' (Label Studio's JSON export)"
 
 

@@ -1,9 +1,9 @@
 """Review exports: suspects go back to people before anything is deleted.
 
 * ``review-csv``: row id, given, suggested, score, reason, the row's data, and an empty ``decision``
-  column taking ``keep`` / ``relabel:<label>`` / ``drop`` (read back by ``filter --decisions``).
+  column taking ``keep`` / ``relabel:<label>`` / ``drop`` / ``unsure`` (read back by ``filter --decisions``).
 * ``label-studio``: an import-ready task list (suggestion as a prediction with a score) plus the
-  matching labeling config.
+  matching labeling config: the classes, a "drop this row" and an "unsure" choice.
 * ``argilla``: Argilla 2.x records with metadata and one suggestion per record.
 """
 
@@ -95,7 +95,10 @@ def render_label_studio(ctx: dict[str, Any], classes: list[Any]) -> tuple[str, s
                 ],
             }
         )
-    choices = "\n".join(f"    <Choice value={quoteattr(str(c))}/>" for c in classes)
+    from labelaudit.io.label_studio import DROP_CHOICE, UNSURE_CHOICE
+
+    values = [*map(str, classes), DROP_CHOICE, UNSURE_CHOICE]
+    choices = "\n".join(f"    <Choice value={quoteattr(v)}/>" for v in values)
     config = (
         "<View>\n"
         '  <Header value="Given label: $given_label (labelaudit suggests $suggested_label)"/>\n'
