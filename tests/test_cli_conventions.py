@@ -40,8 +40,20 @@ def test_the_config_option_names_the_pyproject_table():
     assert "[tool.labelaudit] in pyproject.toml" in out
 
 
-def test_shell_completion_is_offered_and_prints_a_script():
+def test_shell_completion_is_offered_and_completes(monkeypatch):
     out = _help()
     assert "--install-completion" in out and "--show-completion" in out
-    res = CliRunner().invoke(app, ["--show-completion", "bash"])
-    assert res.exit_code == 0 and "complete" in res.output and "_LABELAUDIT_COMPLETE" in res.output.upper()
+    # the script for the user's shell (typer detects it from the process tree; fixed here so the test does not
+    # depend on how it was started)
+    import typer.completion
+
+    monkeypatch.setattr(typer.completion, "_get_shell_name", lambda: "bash")
+    res = CliRunner().invoke(app, ["--show-completion"], prog_name="labelaudit")
+    assert res.exit_code == 0 and "_LABELAUDIT_COMPLETE" in res.output
+    # what that script asks for: the commands, then a command's options
+    env = {"_LABELAUDIT_COMPLETE": "complete_bash", "COMP_WORDS": "labelaudit sc", "COMP_CWORD": "1"}
+    res = CliRunner().invoke(app, [], env=env, prog_name="labelaudit")
+    assert res.exit_code == 0 and res.output.split() == ["scan"]
+    env = {"_LABELAUDIT_COMPLETE": "complete_bash", "COMP_WORDS": "labelaudit scan --fail-f", "COMP_CWORD": "2"}
+    res = CliRunner().invoke(app, [], env=env, prog_name="labelaudit")
+    assert res.exit_code == 0 and res.output.split() == ["--fail-fast"]

@@ -48,6 +48,8 @@ class AuditedData:
 
 
 def _typed_text_column(s: pd.Series) -> pd.Series:
+    if not s.map(lambda v: isinstance(v, str)).all():
+        return s  # already typed (a crowd audit's item table, built in memory)
     blank = s.eq("")
     if blank.all():
         return s.where(~blank, None)
