@@ -211,13 +211,77 @@ def _validate_with_label_studio_sdk(config_text: str, tasks: list[dict]) -> None
 
 
 def test_argilla_records(runner, hostile, workdir):
+    """Without --output: the records, each loadable by rg.Record.from_dict (suggestions keyed by question)."""
     res = invoke(runner, ["report", hostile, "--format", "argilla"])
     records = json.loads(res.stdout)
+    assert records
     for r in records:
-        assert set(r) == {"id", "fields", "metadata", "suggestions"}
-        assert {"label_quality", "given_label", "issue_type", "rank"} <= set(r["metadata"])
-        (s,) = r["suggestions"]
-        assert s["question_name"] == "label" and s["agent"].startswith("labelaudit")
+        assert {"id", "fields", "metadata", "suggestions", "responses"} <= set(r)
+        assert {"label_quality", "given_label", "issue_type", "rank", "row"} <= set(r["metadata"])
+        s = r["suggestions"]["label"]
+        assert s["agent"].startswith("labelaudit") and 0 <= s["score"] <= 1
+
+
+def _offline_argilla(monkeypatch):
+    """The real argilla package (an optional test dependency), with no server: its client checks the
+    connection when made, which is the one call patched out; every parser below is Argilla's own."""
+    rg = pytest.importorskip("argilla", reason="the Argilla round trip needs the argilla package (pip install argilla)")
+    import argilla._api._client as api_client
+
+    monkeypatch.setattr(api_client.APIClient, "_validate_connection", lambda self: None)
+    rg.Argilla(api_url="http://127.0.0.1:6900", api_key="offline")
+    return rg
+
+
+def test_argilla_folder_loads_with_argilla_and_decisions_come_back(runner, hostile, workdir, monkeypatch):
+    folder = workdir / "review.argilla"
+    res = invoke(runner, ["report", hostile, "--format", "argilla", "--output", folder])
+    assert res.exit_code == 0, res.output
+    assert "rg.Dataset.from_disk" in res.stderr
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*.json")) == [
+        ".argilla/dataset.json",
+        ".argilla/settings.json",
+        "records.json",
+    ]
+    # not replaced without --force; with --force only because labelaudit wrote it
+    assert invoke(runner, ["report", hostile, "--format", "argilla", "--output", folder]).exit_code == 2
+    rg = _offline_argilla(monkeypatch)
+    from argilla._models import DatasetModel
+    from argilla.records._io._json import JsonIO
+
+    from labelaudit.io.label_studio import DROP_CHOICE, UNSURE_CHOICE
+
+    # what rg.Dataset.from_disk reads, read by Argilla's own code
+    settings = rg.Settings.from_json(folder / ".argilla" / "settings.json")
+    classes = [str(c) for c in labelaudit.load_audit(hostile).class_names]
+    assert settings.questions[0].name == "label" and settings.questions[0].labels == [
+        *classes,
+        DROP_CHOICE,
+        UNSURE_CHOICE,
+    ]
+    assert [f.name for f in settings.fields] == ["text"]
+    assert {m.name for m in settings.metadata} == {"given_label", "label_quality", "rank", "row", "issue_type"}
+    assert DatasetModel(**json.loads((folder / ".argilla" / "dataset.json").read_text())).name.startswith("labelaudit")
+    records = JsonIO._records_from_json(folder / "records.json")
+    assert records and all(r.suggestions["label"].value in classes for r in records)
+    # reviewers answer in Argilla: drop, unsure, another class; the export comes back to filter --decisions
+    other = next(c for c in classes if c != records[2].metadata["given_label"])
+    user = __import__("uuid").uuid4()
+    for rec, value in zip(records, [DROP_CHOICE, UNSURE_CHOICE, other], strict=False):
+        rec.responses.add(rg.Response(question_name="label", value=value, user_id=user, status="submitted"))
+    exported = workdir / "answered.json"
+    exported.write_text(json.dumps([r.to_dict() for r in records], default=str))
+    res = invoke(
+        runner, ["filter", hostile, "--decisions", exported, "--format", "json", "--output", workdir / "c.csv"]
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["counts"]["dropped"] == 1 and doc["counts"]["relabelled"] == 1, doc["counts"]
+    changes = pd.read_csv(doc["outputs"]["removed"], sep=None, engine="python", dtype=str).set_index("labelaudit_row")
+    rows = [str(r.metadata["row"]) for r in records[:3]]
+    assert changes.loc[rows[0], "labelaudit_reason"] == "human decision: drop"
+    assert rows[1] not in changes.index
+    assert changes.loc[rows[2], "labelaudit_new_label"] == other
 
 
 def test_junit_one_testcase_per_gate(runner, hostile, workdir):

@@ -420,6 +420,16 @@ def _write_junit(target: Path, suites: list[dict[str, Any]], *, force: bool, inp
         _fail(err)
 
 
+def _write_folder(target: Path, files: dict[str, str], *, force: bool, inputs: list[Any]) -> None:
+    """Several files as one folder, written atomically (temporary folder, then one rename)."""
+    from labelaudit.io.atomic import atomic_directory
+
+    with atomic_directory(target, force=force, inputs=inputs, kind="argilla") as tmp:
+        for rel, text in files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(text, encoding="utf-8")
+
+
 def _github_annotations(gates: dict[str, Any], name: str) -> None:
     """On GitHub Actions, a failed gate is also an ``::error`` annotation (on stderr, so stdout stays JSON)."""
     if os.environ.get("GITHUB_ACTIONS") != "true":
@@ -618,7 +628,9 @@ def report(
         )
         for target in (output, junit, cfg):
             if target is not None:
-                check_writable(target, force=force, what="output file", inputs=inputs)
+                folder = target is output and fmt is ReportFormat.argilla
+                what = "output folder" if folder else "output file"
+                check_writable(target, force=force, what=what, inputs=inputs, kind="argilla" if folder else "file")
         ctx = report_context(aud, fmt, top=top, data=data, budget=budget)
         exit_code = aud.exit_code if gate else EXIT_OK
         if thresholds is not None:
@@ -636,7 +648,14 @@ def report(
             render_report_table(stdout, aud.manifest, ctx)
         else:
             outputs = render(aud, fmt, ctx)
-        if output is not None and outputs:
+        if output is not None and "files" in outputs:
+            _write_folder(output, outputs["files"], force=force, inputs=inputs)
+            stderr.print(
+                f"Argilla dataset folder written to {output}: load it with rg.Dataset.from_disk({str(output)!r})",
+                markup=False,
+                highlight=False,
+            )
+        elif output is not None and outputs:
             with atomic_file(output, force=force, inputs=inputs) as tmp:
                 tmp.write_text(outputs["main"], encoding="utf-8")
             if "config" in outputs and cfg is not None:
@@ -693,7 +712,10 @@ def filter_cmd(
     ] = "label",
     decisions: Annotated[
         Path | None,
-        typer.Option(help="Human decisions (review CSV or Label Studio export); they override the automatic action."),
+        typer.Option(
+            help="Human decisions: a review CSV, a Label Studio JSON export, or Argilla records (records.json or "
+            "the dataset folder); they override the automatic action."
+        ),
     ] = None,
     max_class_fraction: Annotated[
         float, typer.Option(help="Remove at most this share of any class automatically (never all of it).")

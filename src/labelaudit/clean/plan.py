@@ -280,6 +280,47 @@ def _unescape(value: str) -> str:
     return value[1:] if value.startswith("'") and value[1:2] in {"=", "+", "-", "@", "\t", "\r"} else value
 
 
+def _is_argilla_records(path: Path) -> bool:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, list) and bool(data) and isinstance(data[0], dict) and "fields" in data[0]
+
+
+def _argilla_decisions(path: Path, audit: Audit) -> dict[int, str]:
+    """Reviewers' answers from Argilla records (``dataset.records.to_json`` or ``to_disk``): the last submitted
+    response to the ``label`` question of each record; records nobody answered are left undecided."""
+    import json
+
+    n = len(audit.issues)
+    index = _id_index(audit)
+    out: dict[int, str] = {}
+    for rec in json.loads(path.read_text(encoding="utf-8")):
+        if not isinstance(rec, dict):
+            raise InputError(f"{path.name}: expected Argilla records (objects with 'fields' and 'responses')")
+        meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
+        row = meta.get("row")
+        if not (isinstance(row, int) and 0 <= row < n):
+            key = str(rec.get("id", ""))
+            if key not in index:
+                raise InputError(
+                    f"{path.name}: record {key[:80]!r} is not a row of this audit; was it exported from it?"
+                )
+            row = index[key]
+        answers = (rec.get("responses") or {}).get("label") if isinstance(rec.get("responses"), dict) else None
+        kept = [
+            a["value"]
+            for a in answers or []
+            if isinstance(a, dict) and isinstance(a.get("value"), str) and a.get("status") not in ("discarded", "draft")
+        ]
+        if kept:
+            out[row] = _ls_decision(kept[-1])
+    return out
+
+
 def _ls_decision(choice: str) -> str:
     """A Label Studio choice as a review decision: a class relabels (or keeps) the row; drop; unsure."""
     from labelaudit.io.label_studio import DROP_CHOICE, UNSURE_CHOICE
@@ -299,6 +340,10 @@ def read_decisions(audit: Audit, path: Path) -> dict[int, str]:
     index = _id_index(audit)
     id_col = "id" if "id" in audit.issues.columns else "row"
     out: dict[int, str] = {}
+    if path.is_dir() and (path / "records.json").exists():
+        path = path / "records.json"  # an Argilla dataset folder (rg.Dataset.to_disk)
+    if path.suffix.lower() == ".json" and _is_argilla_records(path):
+        return _argilla_decisions(path, audit)
     if path.suffix.lower() == ".json":
         from labelaudit.io.label_studio import answers, load_tasks
 

@@ -28,7 +28,11 @@ from labelaudit.errors import OutputError
 
 TMP_PREFIX = ".labelaudit-tmp-"
 #: what a ``--force``d directory must already be: its marker file and the schema it holds
-DIR_KINDS = {"audit": ("manifest.json", "labelaudit audit"), "model": ("model.json", "labelaudit model directory")}
+DIR_KINDS = {
+    "audit": ("manifest.json", "labelaudit audit"),
+    "model": ("model.json", "labelaudit model directory"),
+    "argilla": (".argilla/dataset.json", "Argilla export folder written by labelaudit"),
+}
 _STARTED = time.time()
 
 
@@ -66,6 +70,8 @@ def is_labelaudit_dir(path: Path, kind: str) -> bool:
         return False
     if kind == "audit":
         return meta.get("tool", {}).get("name") == "labelaudit" if isinstance(meta.get("tool"), dict) else False
+    if kind == "argilla":
+        return str(meta.get("name", "")).startswith("labelaudit-")
     return str(meta.get("schema", "")).startswith("labelaudit.model/")
 
 
@@ -195,7 +201,7 @@ def atomic_directory(
     """Yield a temporary directory; on success it replaces ``target`` in one rename."""
     target = Path(target)
     inputs = list(inputs)
-    what = "audit directory" if kind == "audit" else "model directory"
+    what = {"audit": "audit directory", "model": "model directory"}.get(kind, "output folder")
     check_writable(target, force=force, what=what, inputs=inputs, kind=kind)
     remove_stale_temps(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(), dir=target.parent))

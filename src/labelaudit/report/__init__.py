@@ -77,5 +77,6 @@ def render(audit: Audit, fmt: ReportFormat, ctx: dict[str, Any]) -> dict[str, st
     if fmt is ReportFormat.argilla:
         from labelaudit.report.review import render_argilla
 
-        return {"main": render_argilla(ctx)}
+        files = render_argilla(ctx, audit.class_names, name=f"labelaudit-{Path(ctx['input']['name']).stem}")
+        return {"main": files["records.json"], "files": files}
     raise ValueError(f"{fmt} is rendered by the console")  # table

@@ -4,7 +4,8 @@
   column taking ``keep`` / ``relabel:<label>`` / ``drop`` / ``unsure`` (read back by ``filter --decisions``).
 * ``label-studio``: an import-ready task list (suggestion as a prediction with a score) plus the
   matching labeling config: the classes, a "drop this row" and an "unsure" choice.
-* ``argilla``: Argilla 2.x records with metadata and one suggestion per record.
+* ``argilla``: an Argilla 2.x dataset folder (``rg.Dataset.from_disk``): settings with the label question,
+  records with metadata and one suggestion each; reviewers' responses come back through ``filter --decisions``.
 """
 
 from __future__ import annotations
@@ -111,7 +112,17 @@ def render_label_studio(ctx: dict[str, Any], classes: list[Any]) -> tuple[str, s
     return json.dumps(tasks, indent=2, ensure_ascii=False) + "\n", config
 
 
-def render_argilla(ctx: dict[str, Any]) -> str:
+def render_argilla(ctx: dict[str, Any], classes: list[Any], name: str) -> dict[str, str]:
+    """An Argilla 2.x dataset folder, as ``rg.Dataset.to_disk`` writes it and ``rg.Dataset.from_disk`` reads it.
+
+    ``records.json`` (one record per suspect: the row as a text field, the suggestion with its score and
+    agent, metadata for given label, label quality, rank and row) and ``.argilla/settings.json`` (the
+    text field, a ``label`` LabelQuestion with the classes plus drop / unsure, the metadata properties)
+    and ``.argilla/dataset.json``. Returned as relative path -> file text.
+    """
+    from labelaudit.io.label_studio import DROP_CHOICE, UNSURE_CHOICE
+
+    agent = f"labelaudit-{ctx['tool_version']}"
     records = []
     for item in ctx["top_issues"]:
         key = item["id"] if item["id"] is not None else item["row"]
@@ -120,20 +131,80 @@ def render_argilla(ctx: dict[str, Any]) -> str:
                 "id": str(key),
                 "fields": {"text": _text_of(item, ctx.get("text_column"))},
                 "metadata": {
-                    "label_quality": item["label_quality"],
                     "given_label": str(item["given_label"]),
+                    "label_quality": float(item["label_quality"]),
+                    "rank": int(item["rank"]),
+                    "row": int(item["row"]),
                     "issue_type": ",".join(item["issues"]),
-                    "rank": item["rank"],
-                    "row": item["row"],
                 },
-                "suggestions": [
-                    {
-                        "question_name": "label",
+                "suggestions": {
+                    "label": {
                         "value": str(item["suggested_label"]),
                         "score": item["suggested_probability"],
-                        "agent": f"labelaudit-{ctx['tool_version']}",
+                        "agent": agent,
                     }
-                ],
+                },
+                "responses": {},
+                "vectors": {},
+                "status": "pending",
             }
         )
-    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    labels = [*map(str, classes), DROP_CHOICE, UNSURE_CHOICE]
+    issue_types = sorted({r["metadata"]["issue_type"] for r in records}) or ["label"]
+    settings = {
+        "guidelines": (
+            "labelaudit flagged these rows as probably mislabelled. Pick the right label, "
+            f"'{DROP_CHOICE}' to remove the row, or '{UNSURE_CHOICE}' to keep it unchanged. Then export the "
+            "records (dataset.records.to_json) and run: labelaudit filter AUDIT --decisions records.json"
+        ),
+        "questions": [
+            {
+                "name": "label",
+                "title": "The right label",
+                "description": None,
+                "required": True,
+                "type": "label_selection",
+                "settings": {
+                    "type": "label_selection",
+                    "options": [{"text": v, "value": v} for v in labels],
+                    "visible_options": min(len(labels), 20),
+                },
+            }
+        ],
+        "fields": [
+            {
+                "name": "text",
+                "title": "Row",
+                "required": True,
+                "description": None,
+                "type": "text",
+                "settings": {"type": "text", "use_markdown": False},
+            }
+        ],
+        "vectors": [],
+        "metadata": [
+            _argilla_metadata("given_label", {"type": "terms", "values": [str(c) for c in classes]}),
+            _argilla_metadata("label_quality", {"type": "float", "min": None, "max": None}),
+            _argilla_metadata("rank", {"type": "integer", "min": None, "max": None}),
+            _argilla_metadata("row", {"type": "integer", "min": None, "max": None}),
+            _argilla_metadata("issue_type", {"type": "terms", "values": issue_types}),
+        ],
+        "allow_extra_metadata": False,
+        "distribution": {"strategy": "overlap", "min_submitted": 1},
+        "mapping": None,
+    }
+    dataset = {"name": name, "status": "draft", "guidelines": None, "allow_extra_metadata": False}
+    return {
+        "records.json": json.dumps(records, indent=2, ensure_ascii=False) + "\n",
+        ".argilla/settings.json": json.dumps(settings, indent=2, ensure_ascii=False) + "\n",
+        ".argilla/dataset.json": json.dumps(dataset, indent=2, ensure_ascii=False) + "\n",
+    }
+
+
+def _argilla_metadata(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "title": name,
+        "visible_for_annotators": True,
+        "settings": {"visible_for_annotators": True, **settings},
+    }
