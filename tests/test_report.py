@@ -9,6 +9,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -493,3 +494,85 @@ def test_report_module_paths_exist():
 def test_negative_top_is_refused(runner, hostile):
     res = invoke(runner, ["report", hostile, "--top", "-1"])
     assert res.exit_code == 2 and res.stderr.strip() == "error: --top must be 0 or more (got -1)"
+
+
+def _wide_audit(runner, workdir):
+    """15 data columns, 6 injected far outliers and 4 exact copies: something for every HTML list."""
+    rng = np.random.default_rng(3)
+    n = 300
+    y = rng.integers(0, 3, n)
+    centres = rng.normal(size=(3, 15)) * 4.0
+    X = centres[y] + rng.normal(size=(n, 15)) * 0.8
+    X[:6] = rng.normal(size=(6, 15)) * 12.0  # far from every cluster and from each other
+    X[10:14] = X[20:24]  # exact copies
+    df = pd.DataFrame(X.round(4), columns=[f"f{i:02d}" for i in range(15)])
+    df["label"] = np.array(["ant", "bee", "cat"])[y]
+    df.loc[rng.choice(np.arange(30, n), 30, replace=False), "label"] = "bee"
+    p = workdir / "wide.csv"
+    df.to_csv(p, index=False)
+    res = invoke(runner, ["scan", p, "--model", "logreg", "-q"])
+    assert res.exit_code == 0, res.output
+    return workdir / "wide.labelaudit"
+
+
+def _dom(html_path, workdir):
+    if CHROMIUM is None:
+        return html_path.read_text()  # the HTML as written; CI checks it as Chromium parses it
+    base = [CHROMIUM, *CHROME_FLAGS, f"--user-data-dir={workdir / 'profile2'}"]
+    return subprocess.run([*base, "--dump-dom", html_path.as_uri()], capture_output=True, text=True, timeout=120).stdout
+
+
+def test_html_lists_outliers_and_duplicate_sets_and_keeps_wide_tables_in_their_box(runner, workdir):
+    audit_dir = _wide_audit(runner, workdir)
+    audit = labelaudit.load_audit(audit_dir)
+    out = workdir / "wide.html"
+    assert invoke(runner, ["report", audit_dir, "--format", "html", "--output", out]).exit_code == 0
+    dom = _dom(out, workdir)
+    import html.parser
+
+    class Walk(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.tables, self.cells, self.current = [], {}, {}, None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            self.stack.append((tag, a))
+            if tag == "table":
+                parent = self.stack[-2] if len(self.stack) > 1 else ("", {})
+                self.tables[a.get("id", "")] = parent[0] == "div" and parent[1].get("class") == "scroll"
+                self.current = a.get("id", "")
+                self.cells[self.current] = []
+
+        def handle_endtag(self, tag):
+            while self.stack and self.stack.pop()[0] != tag:
+                pass
+
+        def handle_data(self, data):
+            if self.current is not None and self.stack and self.stack[-1][0] == "td":
+                self.cells[self.current].append(data.strip())
+
+    w = Walk()
+    w.feed(dom)
+    iss = audit.issues
+    # outliers: listed, the injected far rows among them
+    assert "outliers" in w.tables
+    outlier_rows = set(iss.loc[iss["is_outlier_issue"], "row"].astype(str))
+    assert {str(r) for r in range(6)} <= outlier_rows
+    assert set(w.cells["outliers"]) & {str(r) for r in range(6)}
+    # near-duplicate sets: each copy sits in a set table beside its original
+    dup_tables = [t for t in w.tables if t.startswith("duplicate-set-")]
+    assert dup_tables
+    listed = {c for t in dup_tables for c in w.cells[t]}
+    assert {"10", "20"} <= listed
+    # every table with data columns keeps its width inside its own scroll box; the cut is said
+    assert all(w.tables[t] for t in ["top-issues", "outliers", "per-class", *dup_tables] if t in w.tables)
+    assert 'id="columns-cut"' in dom and "of 15 data columns" in dom and "overflow-x: auto" in dom
+    # classes by issue rate, highest first
+    per = audit.summary["per_class"]
+    want = [str(c["class"]) for c in sorted(per, key=lambda c: -c["rate"])]
+    import re
+
+    table = dom.split('id="per-class"', 1)[1].split("</table>", 1)[0]
+    got = [c.strip() for c in re.findall(r"<tr>\s*<td>([^<]*)</td>", table)]
+    assert got == want

@@ -48,7 +48,12 @@ def report_context(
     if loaded is None and fmt in NEEDS_ROW_DATA:
         raise InputError(f"the {fmt.value} export needs the audited rows: {note}")
     n = top if top is not None else DEFAULT_TOP[fmt]
-    return build_context(audit, top=n, data=loaded, data_note=note, all_columns=fmt in NEEDS_ROW_DATA, budget=budget)
+    ctx = build_context(audit, top=n, data=loaded, data_note=note, all_columns=fmt in NEEDS_ROW_DATA, budget=budget)
+    if fmt is ReportFormat.html:
+        from labelaudit.report.context import html_extras
+
+        ctx["html"] = html_extras(audit, loaded)
+    return ctx
 
 
 def render(audit: Audit, fmt: ReportFormat, ctx: dict[str, Any]) -> dict[str, str]:

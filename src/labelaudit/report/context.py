@@ -185,3 +185,44 @@ def build_context(
             "config_file": m.get("config_file"),
         },
     }
+
+
+#: how many outliers and near-duplicate sets the HTML report lists
+HTML_LISTED = 20
+
+
+def html_extras(audit: Audit, data: AuditedData | None) -> dict[str, Any]:
+    """What only the HTML report shows: the outliers and near-duplicate sets themselves, and how many data
+    columns exist (tables show the first ``ROW_PREVIEW_COLUMNS``; the review-csv export holds them all)."""
+    iss = audit.issues
+    id_col = audit.manifest.get("id_column")
+    out: dict[str, Any] = {"outlier_rows": [], "duplicate_sets": [], "data_columns_total": 0}
+    if data is not None:
+        out["data_columns_total"] = len([c for c in data.frame.columns if c not in (data.label_column, id_col)])
+
+    def rows_of(rows: list[int]) -> list[dict[str, Any]]:
+        datas = row_data(data, rows, True, id_col)
+        given = iss["given_label"].to_numpy(dtype=object)
+        ids = iss["id"].to_numpy(dtype=object) if "id" in iss.columns else None
+        return [
+            {
+                "row": r,
+                "id": _clean(ids[r]) if ids is not None else None,
+                "given_label": _clean(given[r]),
+                "data": datas.get(r, {}),
+            }
+            for r in rows
+        ]
+
+    if "is_outlier_issue" in iss.columns:
+        flagged = iss[iss["is_outlier_issue"].astype(bool)]
+        worst = flagged.sort_values(["outlier_score", "row"]).head(HTML_LISTED)["row"].astype(int).tolist()
+        out["outlier_rows"] = rows_of(worst)
+        for rec, r in zip(out["outlier_rows"], worst, strict=True):
+            rec["score"] = _clean(iss["outlier_score"].iat[r])
+    if "near_duplicate_set" in iss.columns:
+        sets = iss.loc[iss["near_duplicate_set"].fillna(-1).astype(int) >= 0, ["row", "near_duplicate_set"]]
+        for sid, grp in list(sets.groupby("near_duplicate_set", sort=True))[:HTML_LISTED]:
+            out["duplicate_sets"].append({"set": int(sid), "rows": rows_of(grp["row"].astype(int).tolist())})
+        out["duplicate_sets_total"] = int(sets["near_duplicate_set"].nunique())
+    return out

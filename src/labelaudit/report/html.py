@@ -61,7 +61,7 @@ def _plots(audit, plt) -> list[dict[str, str]]:
     ax.legend(fontsize=8)
     plots.append({"title": "Label-quality score distribution", "png": _png(fig, plt)})
 
-    per = audit.summary["per_class"]
+    per = sorted(audit.summary["per_class"], key=lambda c: -c["rate"])
     names = [str(c["class"]) for c in per]
     rates = [100 * c["rate"] for c in per]
     fig, ax = plt.subplots(figsize=(6.4, max(2.0, 0.3 * len(names) + 1)))
@@ -118,7 +118,10 @@ def render_html(ctx: dict[str, Any], audit) -> str:
         lstrip_blocks=True,
     )
     columns = []
-    for item in ctx["top_issues"]:
+    extras = ctx.get("html") or {}
+    listed = [*ctx["top_issues"], *extras.get("outlier_rows", [])]
+    listed += [r for d in extras.get("duplicate_sets", []) for r in d["rows"]]
+    for item in listed:
         for k in item.get("data", {}):
             if k not in columns:
                 columns.append(k)
