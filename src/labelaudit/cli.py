@@ -296,6 +296,22 @@ def scan(
             help="Do not write the default cleaned dataset (cleaned.<ext> + removed.<ext>) into the audit directory.",
         ),
     ] = False,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            help="Column of image file paths (relative to the data file): reviewers see the images in the HTML "
+            "report and the Label Studio / Argilla exports; never a feature.",
+        ),
+    ] = None,
+    image_shape: Annotated[
+        str | None,
+        typer.Option(
+            "--image-shape",
+            help="HxW or HxWxC: each row's feature values are an image of this shape (pixel columns); shown as "
+            "thumbnails. NPY/NPZ arrays of shape (n, h, w[, c]) are images already.",
+        ),
+    ] = None,
     junit: Annotated[
         Path | None,
         typer.Option(

@@ -302,6 +302,7 @@ def plan_columns(
     text: str | None,
     labels_file: bool,
     need_features: bool,
+    exclude: Sequence[str] = (),
 ) -> ColumnPlan:
     cols = source.columns
     path = source.path
@@ -325,7 +326,7 @@ def plan_columns(
     elif text is not None or not need_features:
         feat = []
     else:
-        skip = {label_col, id_column, text}
+        skip = {label_col, id_column, text, *exclude}
         feat = [c for c in cols if c not in skip]
     for name, what in ((label_col, "label"), (id_column, "id")):
         if name is not None and name in feat:
@@ -390,8 +391,9 @@ def build_dataset(
     need_features: bool = True,
     encoding: str | None = None,
     reporter: Reporter | None = None,
+    exclude: Sequence[str] = (),
 ) -> Dataset:
-    """Read the needed columns of ``source`` and build a :class:`Dataset`."""
+    """Read the needed columns of ``source`` and build a :class:`Dataset` (``exclude``: never features)."""
     rep = reporter or Reporter(None)
     notes: list[str] = []
     if source.is_array:
@@ -404,6 +406,7 @@ def build_dataset(
         text=text,
         labels_file=labels_file is not None,
         need_features=need_features,
+        exclude=exclude,
     )
     wanted = [c for c in (plan.label, plan.id, plan.text, *plan.features) if c is not None]
     table = source.read(wanted)

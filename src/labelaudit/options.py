@@ -122,6 +122,10 @@ class ScanOptions:
     flag_size: Any = "auto"
     """How many rows the label check flags: ``auto`` (the estimated number of errors), ``conservative``
     (cleanlab's prune_by_noise_rate), a number of rows or a rate (``FlagSize``)."""
+    image: str | None = None
+    """Column of image file paths (relative to the data file), shown to reviewers; never a feature."""
+    image_shape: Any = None
+    """``HxW[xC]``: the feature values of a row are an image of this shape (pixel columns, or NPY arrays)."""
     strict: bool = False
     """Turn warnings about probable mistakes (a free-text or all-unique feature column, pred_probs columns
     that look permuted) into errors (exit 2), for CI."""
@@ -172,6 +176,11 @@ class ScanOptions:
             raise ConfigError(f"--device must be auto, cpu or cuda (got '{self.device}')")
         if not isinstance(self.batch_rows, int) or self.batch_rows < 1:
             raise ConfigError(f"--batch-rows must be a positive integer (got {self.batch_rows})")
+        from labelaudit.images import parse_image_shape
+
+        set_(self, "image_shape", parse_image_shape(self.image_shape))
+        if self.image is not None and self.image_shape is not None:
+            raise ConfigError("give either --image COLUMN (image files) or --image-shape HxW (pixel values), not both")
         if self.min_annotator_items < 1:
             raise ConfigError(f"--min-annotator-items must be at least 1 (got {self.min_annotator_items})")
 
@@ -186,6 +195,7 @@ class ScanOptions:
         d["flag_size"] = self.flag_size.to_json()
         d["classes"] = list(self.classes) if self.classes else None
         d["crowd_features"] = str(self.crowd_features) if self.crowd_features else None
+        d["image_shape"] = list(self.image_shape) if self.image_shape else None
         return d
 
     @property

@@ -98,6 +98,7 @@ def scan(
             text=opts.text,
             encoding=opts.encoding,
             reporter=rep,
+            exclude=(opts.image,) if opts.image else (),
         )
         sha = source.sha256()
         rep.end("read", f"read {ds.n_rows} rows, {ds.n_classes} classes")
@@ -106,6 +107,7 @@ def scan(
     for w in ds.warnings:
         _warn(w, opts, rep, warned)
     check_gates_can_run(opts, ds.features is not None and ds.features.n_features > 0, ds.n_rows, streamed=False)
+    image = _image_facts(opts, source, ds)
     pred_probs, rare, model_info, fold_seconds = _model_stage(ds, opts, rep, timer, warned, notes)
     modelled = _Modelled(
         path,
@@ -119,8 +121,24 @@ def scan(
         fold_seconds=fold_seconds,
         warnings=warned,
         source=source,
+        image=image,
     )
     return _finish(modelled, opts, rep, timer, command, config_file)
+
+
+def _image_facts(opts: ScanOptions, source, ds: Dataset) -> dict[str, Any] | None:
+    """What reports need to show rows as images, checked now (before any training)."""
+    from labelaudit.images import check_image_options
+
+    shape = opts.image_shape or (tuple(source.image_shape) if getattr(source, "image_shape", None) else None)
+    columns = list(ds.features.source_columns) if ds.features is not None else []
+    n_values = source.matrix.shape[1] if source.is_array and source.matrix is not None else len(columns)
+    check_image_options(opts.image, shape if opts.image is None else None, list(source.columns), n_values)
+    if opts.image is not None:
+        return {"column": opts.image}
+    if shape is not None:
+        return {"shape": list(shape), "columns": columns if not source.is_array else None}
+    return None
 
 
 def _model_stage(ds: Dataset, opts: ScanOptions, rep: Reporter, timer: _Timer, warned: list[str], notes: list[str]):
@@ -193,6 +211,7 @@ class _Modelled:
     streamed: _StreamFacts | None = None
     warnings: list[str] = field(default_factory=list)
     source: Any = None
+    image: dict[str, Any] | None = None
 
 
 def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, command, config_file) -> Audit:
@@ -223,6 +242,7 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
         else (ds.features.n_features if ds.features is not None else 0),
         "notes": m.notes,
         "warnings": m.warnings,
+        "image": m.image,
     }
     manifest = audit_manifest(
         manifest_header(m.path, m.source_format, ds.n_rows, m.sha, command),

@@ -125,6 +125,8 @@ class TableSource:
     #: JSON Lines has no schema without a full read: the table read by ``open_table`` is kept for ``read``
     #: (format ``table``: an in-memory table, e.g. training and test rows stacked by ``retrain``)
     loaded: pa.Table | None = field(default=None, repr=False)
+    #: NPY/NPZ arrays of images (n, h, w[, c]) are read flattened to (n, h*w*c); this is (h, w, c)
+    image_shape: tuple[int, int, int] | None = None
     _content: bytes | None = field(default=None, init=False, repr=False)
     _sha256: str | None = field(default=None, init=False, repr=False)
 
@@ -381,10 +383,20 @@ def open_table(path: Path, *, encoding: str | None = None, read_once: bool = Fal
         probe.columns, probe.arrow_schema, probe.loaded = list(table.schema.names), table.schema, table
         return probe
     if fmt == "npy":
-        arr = load_npy(path)
-        return TableSource(path, fmt, [], matrix=arr)
+        arr, shape = _flatten_images(load_npy(path))
+        return TableSource(path, fmt, [], matrix=arr, image_shape=shape)
     x, y = _load_npz(path)
-    return TableSource(path, fmt, [], matrix=x, labels=y)
+    x, shape = _flatten_images(x)
+    return TableSource(path, fmt, [], matrix=x, labels=y, image_shape=shape)
+
+
+def _flatten_images(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int] | None]:
+    """An array of images (n, h, w) or (n, h, w, c) as rows of features, and the image shape."""
+    if arr.ndim == 3:
+        return arr.reshape(arr.shape[0], -1), (int(arr.shape[1]), int(arr.shape[2]), 1)
+    if arr.ndim == 4 and arr.shape[3] in (1, 3, 4):
+        return arr.reshape(arr.shape[0], -1), (int(arr.shape[1]), int(arr.shape[2]), int(arr.shape[3]))
+    return arr, None
 
 
 LABEL_HEADER_NAMES = ("label", "labels", "target", "class", "y")

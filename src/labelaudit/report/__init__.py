@@ -53,6 +53,10 @@ def report_context(
         from labelaudit.report.context import html_extras
 
         ctx["html"] = html_extras(audit, loaded)
+    if fmt in (ReportFormat.html, ReportFormat.label_studio, ReportFormat.argilla):
+        from labelaudit.report.context import add_images
+
+        add_images(audit, loaded, ctx)
     return ctx
 
 

@@ -226,3 +226,41 @@ def html_extras(audit: Audit, data: AuditedData | None) -> dict[str, Any]:
             out["duplicate_sets"].append({"set": int(sid), "rows": rows_of(grp["row"].astype(int).tolist())})
         out["duplicate_sets_total"] = int(sets["near_duplicate_set"].nunique())
     return out
+
+
+def row_images(audit: Audit, data: AuditedData | None, rows: list[int]) -> dict[int, str | None]:
+    """Rows as image data URIs when the scan named images (``--image COL`` or ``--image-shape``); else {}."""
+    facts = audit.manifest.get("image")
+    if not facts or data is None or not rows:
+        return {}
+    from labelaudit.images import data_uri, file_uri, png_bytes, to_pixels
+
+    if "column" in facts:
+        base = Path(audit.manifest["input"]["path"]).parent
+        col = data.frame[facts["column"]]
+        out: dict[int, str | None] = {}
+        for r in rows:
+            v = col.iat[r]
+            if v is None or v is pd.NA or str(v) == "":
+                out[r] = None
+                continue
+            p = Path(str(v))
+            out[r] = file_uri(p if p.is_absolute() else base / p)
+        return out
+    shape = tuple(facts["shape"])
+    cols = facts.get("columns") or [c for c in data.frame.columns if c != data.label_column]
+    values = data.typed(list(cols)).iloc[rows].to_numpy(dtype=np.float64)
+    return {r: data_uri(png_bytes(to_pixels(v, shape))) for r, v in zip(rows, values, strict=True)}
+
+
+def add_images(audit: Audit, data: AuditedData | None, ctx: dict[str, Any]) -> None:
+    """Put each listed row's image (or None) into the context, for the HTML report and review exports."""
+    if not audit.manifest.get("image"):
+        return
+    extras = ctx.get("html") or {}
+    listed = [*ctx["top_issues"], *extras.get("outlier_rows", [])]
+    listed += [r for d in extras.get("duplicate_sets", []) for r in d["rows"]]
+    images = row_images(audit, data, sorted({int(item["row"]) for item in listed}))
+    for item in listed:
+        item["image"] = images.get(int(item["row"]))
+    ctx["images"] = True

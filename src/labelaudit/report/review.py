@@ -71,6 +71,7 @@ def render_label_studio(ctx: dict[str, Any], classes: list[Any]) -> tuple[str, s
             {
                 "id": i,
                 "data": {
+                    **({"image": item.get("image") or ""} if ctx.get("images") else {}),
                     "text": _text_of(item, ctx.get("text_column")),
                     "labelaudit_id": str(key),
                     "labelaudit_row": item["row"],
@@ -87,7 +88,7 @@ def render_label_studio(ctx: dict[str, Any], classes: list[Any]) -> tuple[str, s
                             {
                                 "id": f"labelaudit-{i}",
                                 "from_name": "label",
-                                "to_name": "text",
+                                "to_name": "image" if ctx.get("images") else "text",
                                 "type": "choices",
                                 "value": {"choices": [str(item["suggested_label"])]},
                             }
@@ -100,11 +101,18 @@ def render_label_studio(ctx: dict[str, Any], classes: list[Any]) -> tuple[str, s
 
     values = [*map(str, classes), DROP_CHOICE, UNSURE_CHOICE]
     choices = "\n".join(f"    <Choice value={quoteattr(v)}/>" for v in values)
+    # with images the reviewer judges the picture; the row's values stay below it as text
+    obj = (
+        '  <Image name="image" value="$image" zoom="true"/>\n  <Text name="text" value="$text"/>\n'
+        if ctx.get("images")
+        else '  <Text name="text" value="$text"/>\n'
+    )
+    to_name = "image" if ctx.get("images") else "text"
     config = (
         "<View>\n"
         '  <Header value="Given label: $given_label (labelaudit suggests $suggested_label)"/>\n'
-        '  <Text name="text" value="$text"/>\n'
-        '  <Choices name="label" toName="text" choice="single" showInLine="true">\n'
+        f"{obj}"
+        f'  <Choices name="label" toName="{to_name}" choice="single" showInLine="true">\n'
         f"{choices}\n"
         "  </Choices>\n"
         "</View>\n"
@@ -129,7 +137,10 @@ def render_argilla(ctx: dict[str, Any], classes: list[Any], name: str) -> dict[s
         records.append(
             {
                 "id": str(key),
-                "fields": {"text": _text_of(item, ctx.get("text_column"))},
+                "fields": {
+                    **({"image": item.get("image") or ""} if ctx.get("images") else {}),
+                    "text": _text_of(item, ctx.get("text_column")),
+                },
                 "metadata": {
                     "given_label": str(item["given_label"]),
                     "label_quality": float(item["label_quality"]),
@@ -172,6 +183,20 @@ def render_argilla(ctx: dict[str, Any], classes: list[Any], name: str) -> dict[s
             }
         ],
         "fields": [
+            *(
+                [
+                    {
+                        "name": "image",
+                        "title": "Image",
+                        "required": True,
+                        "description": None,
+                        "type": "image",
+                        "settings": {"type": "image"},
+                    }
+                ]
+                if ctx.get("images")
+                else []
+            ),
             {
                 "name": "text",
                 "title": "Row",
@@ -179,7 +204,7 @@ def render_argilla(ctx: dict[str, Any], classes: list[Any], name: str) -> dict[s
                 "description": None,
                 "type": "text",
                 "settings": {"type": "text", "use_markdown": False},
-            }
+            },
         ],
         "vectors": [],
         "metadata": [
