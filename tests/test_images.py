@@ -49,6 +49,9 @@ def test_pixel_columns_become_thumbnails_in_html_and_review_exports(runner, work
     assert len(thumbs) >= min(flagged, 50) > 0
     assert all(_png_size(src) == (8, 8) for _, src in thumbs)
     assert any(alt.startswith("given ") and "suggested" in alt for alt, _ in thumbs)
+    # outliers and near-duplicate sets, when there are any, are galleries of their images too
+    assert ("<h2>Outliers</h2>" in html) == ('id="outlier-gallery"' in html)
+    assert html.count('class="gallery"') >= html.count("<h3>Set ")
     # Label Studio: the reviewer looks at the image; the config's choices point at it
     assert invoke(runner, ["report", "px.labelaudit", "--format", "label-studio", "--output", "t.json"]).exit_code == 0
     tasks = json.loads((workdir / "t.json").read_text())
