@@ -128,7 +128,6 @@ def render_argilla(ctx: dict[str, Any], classes: list[Any], name: str) -> dict[s
     text field, a ``label`` LabelQuestion with the classes plus drop / unsure, the metadata properties)
     and ``.argilla/dataset.json``. Returned as relative path -> file text.
     """
-    from labelaudit.io.label_studio import DROP_CHOICE, UNSURE_CHOICE
 
     agent = f"labelaudit-{ctx['tool_version']}"
     records = []
@@ -160,9 +159,22 @@ def render_argilla(ctx: dict[str, Any], classes: list[Any], name: str) -> dict[s
                 "status": "pending",
             }
         )
+    settings = _argilla_settings(classes, records, images=bool(ctx.get("images")))
+    dataset = {"name": name, "status": "draft", "guidelines": None, "allow_extra_metadata": False}
+    return {
+        "records.json": json.dumps(records, indent=2, ensure_ascii=False) + "\n",
+        ".argilla/settings.json": json.dumps(settings, indent=2, ensure_ascii=False) + "\n",
+        ".argilla/dataset.json": json.dumps(dataset, indent=2, ensure_ascii=False) + "\n",
+    }
+
+
+def _argilla_settings(classes: list[Any], records: list[dict[str, Any]], *, images: bool) -> dict[str, Any]:
+    """Argilla's settings.json: the image and text fields, the label question (classes + drop / unsure), metadata."""
+    from labelaudit.io.label_studio import DROP_CHOICE, UNSURE_CHOICE
+
     labels = [*map(str, classes), DROP_CHOICE, UNSURE_CHOICE]
     issue_types = sorted({r["metadata"]["issue_type"] for r in records}) or ["label"]
-    settings = {
+    return {
         "guidelines": (
             "labelaudit flagged these rows as probably mislabelled. Pick the right label, "
             f"'{DROP_CHOICE}' to remove the row, or '{UNSURE_CHOICE}' to keep it unchanged. Then export the "
@@ -194,7 +206,7 @@ def render_argilla(ctx: dict[str, Any], classes: list[Any], name: str) -> dict[s
                         "settings": {"type": "image"},
                     }
                 ]
-                if ctx.get("images")
+                if images
                 else []
             ),
             {
@@ -217,12 +229,6 @@ def render_argilla(ctx: dict[str, Any], classes: list[Any], name: str) -> dict[s
         "allow_extra_metadata": False,
         "distribution": {"strategy": "overlap", "min_submitted": 1},
         "mapping": None,
-    }
-    dataset = {"name": name, "status": "draft", "guidelines": None, "allow_extra_metadata": False}
-    return {
-        "records.json": json.dumps(records, indent=2, ensure_ascii=False) + "\n",
-        ".argilla/settings.json": json.dumps(settings, indent=2, ensure_ascii=False) + "\n",
-        ".argilla/dataset.json": json.dumps(dataset, indent=2, ensure_ascii=False) + "\n",
     }
 
 
