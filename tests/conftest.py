@@ -1,7 +1,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one process per core already (pytest -n auto): a thread pool per process on top of it oversubscribes the
+    # cores (with torch, two workers with two threads each took longer than one process)
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
 import numpy as np
 import pandas as pd
