@@ -90,6 +90,32 @@ def test_outlier_and_near_duplicate_found(tmp_path):
     assert iss.loc[20, "near_duplicate_score"] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_copies_are_found_on_pixel_like_columns(tmp_path):
+    """Injected truth on the digits sample (64 pixel columns, many near-constant): 5 % jittered copies
+    appended (and 5 % of rows replaced by uniform values in each column's range). Standardising every column
+    to unit variance let the near-constant edge pixels dominate the distances and hid the copies (recall
+    0.02, measured); floored column scales find them (recall 1.00, precision 0.93 over 3 seeds of
+    benchmarks/checks.py). The corrupted rows are still missed as outliers here (issue 19, open)."""
+    df = pd.read_parquet(SAMPLE / "digits_noisy.parquet")
+    px = [c for c in df.columns if c.startswith("px")]
+    X = df[px].to_numpy(float, copy=True)
+    rng = np.random.default_rng(0)
+    n, k = len(X), len(X) // 20
+    bad = rng.choice(n, k, replace=False)
+    X[bad] = rng.uniform(X.min(axis=0), X.max(axis=0), size=(k, X.shape[1]))
+    src = rng.choice(np.setdiff1d(np.arange(n), bad), k, replace=False)
+    copies = X[src] + rng.normal(size=(k, X.shape[1])) * 1e-3 * (X.max(axis=0) - X.min(axis=0) + 1e-9)
+    data = pd.DataFrame(np.vstack([X, copies]), columns=px)
+    data["label"] = np.concatenate([df["label"].to_numpy(), df["label"].to_numpy()[src]])
+    data.to_parquet(tmp_path / "d.parquet", index=False)
+    iss = labelaudit.scan(tmp_path / "d.parquet", model="logreg", checks="label,outlier,near_duplicate").issues
+    copy_rows = np.concatenate([src, np.arange(n, n + k)])
+    copy_recall = iss.loc[copy_rows, "is_near_duplicate_issue"].mean()
+    flagged_dups = iss["is_near_duplicate_issue"].to_numpy()
+    copy_precision = np.isin(np.flatnonzero(flagged_dups), copy_rows).mean()
+    assert copy_recall >= 0.9 and copy_precision >= 0.8, (copy_recall, copy_precision)
+
+
 def test_non_iid_detects_sorted_order(tmp_path):
     rng = np.random.default_rng(0)
     drift = np.linspace(0, 10, 500)[:, None]

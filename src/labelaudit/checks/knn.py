@@ -55,7 +55,8 @@ def knn_matrix(fs: FeatureSet, *, standardize: bool, seed: int) -> tuple[np.ndar
     """A dense, finite float32 matrix to search, and the metric.
 
     Missing values take the column median; tabular columns are standardised (``standardize``) so
-    no single column dominates the distance; text is reduced to 100 SVD components.
+    no single column dominates the distance, with each column's scale floored at the median column
+    scale so that near-constant columns do not dominate either; text is reduced to 100 SVD components.
     """
     X = fs.X
     if sparse.issparse(X):
@@ -71,9 +72,14 @@ def knn_matrix(fs: FeatureSet, *, standardize: bool, seed: int) -> tuple[np.ndar
             rows, cols = np.nonzero(np.isnan(M))
             M[rows, cols] = med[cols]
         if standardize:
+            # each column on a common scale, but a near-constant column is not blown up to unit variance:
+            # its scale is floored at the median column scale (on pixel-like data the edge pixels otherwise
+            # dominate every distance and hide corrupted rows and copies: benchmarks/checks.py)
             sd = M.std(axis=0)
             M -= M.mean(axis=0)
-            M /= np.where(sd > 0, sd, 1.0)
+            positive = sd[sd > 0]
+            floor = float(np.median(positive)) if len(positive) else 1.0
+            M /= np.maximum(sd, floor)
     if M.shape[1] > 3:
         norms = np.linalg.norm(M, axis=1, keepdims=True)
         M /= np.where(norms > 0, norms, 1.0)
