@@ -22,7 +22,7 @@ from labelaudit.checks.registry import REGISTRY, CheckInputs, skip_reason
 from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import CheckError, ConfigError, LabelAuditError
 from labelaudit.gates import evaluate_gates
-from labelaudit.io.readers import file_sha256, open_table
+from labelaudit.io.readers import file_sha256, format_of, open_table
 from labelaudit.manifest import audit_manifest, file_facts, manifest_header
 from labelaudit.oof.kfold import check_assessable, out_of_fold
 from labelaudit.oof.models import ModelName, resolve_auto
@@ -312,7 +312,7 @@ def _maybe_stream(path: Path, opts: ScanOptions, rep: Reporter, timer: _Timer, s
     finally:
         if executor is not None:
             executor.client.close()
-    fmt = "parquet-dataset" if dataset else open_table(path, encoding=opts.encoding).format
+    fmt = "parquet-dataset" if dataset else format_of(path)  # the stream read the file already
     if st is None:
         return _streamed_with_pred_probs(path, fmt, sha, lp, opts, rep, timer)
     ds = Dataset(

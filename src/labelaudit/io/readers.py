@@ -45,7 +45,8 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _format_of(path: Path) -> str:
+def format_of(path: Path) -> str:
+    """The format a data file is read as, from its name (no I/O)."""
     suffix = path.suffix.lower()
     if suffix in {".tsv", ".tab"}:
         return "tsv"
@@ -331,7 +332,7 @@ def open_table(path: Path, *, encoding: str | None = None, read_once: bool = Fal
     every part of it sees the same bytes even if the file changes meanwhile.
     """
     path = Path(path)
-    fmt = _format_of(path)
+    fmt = format_of(path)
     _check_file(path)
     enc = encoding or "utf-8"
     probe = TableSource(path, fmt, [], encoding=enc)
