@@ -233,7 +233,7 @@ def test_pred_probs_single_and_ensemble(runner, workdir, frame):
     _, doc = scan_json(runner, [p, "--pred-probs", workdir / "a.npy"])
     s = doc["audits"][0]["summary"]
     assert doc["audits"][0]["model"] == "pred_probs"
-    assert set(s["skipped_checks"]) == {"near_duplicate", "non_iid", "null"}
+    assert set(s["skipped_checks"]) == {"near_duplicate", "non_iid", "null", "underperforming_group", "data_valuation"}
     assert "needs feature columns" in s["skipped_checks"]["null"]
     _, doc = scan_json(runner, [p, "--pred-probs", workdir / "a.npy", "--pred-probs", workdir / "b.csv", "--force"])
     audit = labelaudit.load_audit(workdir / "labels_only.labelaudit")
@@ -299,7 +299,7 @@ def test_fail_above_table_shows_gate(runner, csv_file):
         (
             "bogus=0.1",
             "--fail-above CHECK=RATE must be one of label, outlier, near_duplicate, non_iid, "
-            "class_imbalance, null (got 'bogus')",
+            "class_imbalance, null, underperforming_group, data_valuation (got 'bogus')",
         ),
     ],
 )

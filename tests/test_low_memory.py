@@ -57,7 +57,13 @@ def test_low_memory_scan_finds_the_noise_and_ignores_batching(tmp_path, runner):
     precision = (flagged & flips).sum() / flagged.sum()
     recall = (flagged & flips).sum() / flips.sum()
     assert precision >= 0.9 and recall >= 0.9, (precision, recall)
-    assert set(a.manifest["checks"]["skipped"]) == {"outlier", "near_duplicate", "non_iid"}
+    assert set(a.manifest["checks"]["skipped"]) == {
+        "outlier",
+        "near_duplicate",
+        "non_iid",
+        "underperforming_group",
+        "data_valuation",
+    }
     # the CLI: same flags, an audit the other commands read
     res = invoke(runner, ["scan", p, "--low-memory", "--batch-rows", "4096", "-q", "--out", tmp_path / "a.labelaudit"])
     assert res.exit_code == 0, res.output

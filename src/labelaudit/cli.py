@@ -238,7 +238,8 @@ def scan(
     checks: Annotated[
         str,
         typer.Option(
-            help="Comma-separated checks: label, outlier, near_duplicate, non_iid, class_imbalance, null (or all)."
+            help="Comma-separated checks: label, outlier, near_duplicate, non_iid, class_imbalance, null, "
+            "underperforming_group, data_valuation (or all)."
         ),
     ] = "all",
     out: Annotated[
@@ -723,7 +724,7 @@ def filter_cmd(
         str,
         typer.Option(
             help="Which checks' flags count: label, near_duplicate (keeps one per set), "
-            "outlier, null, non_iid, class_imbalance."
+            "outlier, null, non_iid, class_imbalance, underperforming_group, data_valuation."
         ),
     ] = "label",
     decisions: Annotated[

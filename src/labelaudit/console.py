@@ -147,6 +147,9 @@ def render_summary(console: Console, manifest: dict[str, Any], audit_path: str |
             detail = f"  in {c['sets']} sets"
         if name == "null" and c.get("rows_with_any_missing"):
             detail = f"  entirely empty; {c['rows_with_any_missing']} rows have missing values"
+        if name == "underperforming_group" and c.get("n_groups"):
+            overall = _pct(c["overall_accuracy"])
+            detail = f"  in {c['n_groups']} region(s) where the model is near chance ({overall} accuracy overall)"
         if name == "class_imbalance" and c["rare_classes"]:
             detail = "  rare: " + ", ".join(map(str, c["rare_classes"]))
         lines.add_row(name, f"{c['count']} ({_pct(c['rate'])}){detail}")

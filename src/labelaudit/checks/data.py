@@ -1,4 +1,5 @@
-"""The data checks besides label issues: outlier, near_duplicate, non_iid, class_imbalance, null.
+"""The data checks besides label issues: outlier, near_duplicate, non_iid, class_imbalance, null,
+underperforming_group, data_valuation.
 
 Each follows the definition of the matching cleanlab Datalab issue manager (cleanlab 2.9), computed
 from labelaudit's one shared KNN graph, with every score in [0, 1] and LOWER = more severe. They are
@@ -27,6 +28,13 @@ NEAR_DUPLICATE_THRESHOLD = 0.13
 NON_IID_PERMUTATIONS = 25
 NON_IID_SIGNIFICANCE = 0.05
 CLASS_IMBALANCE_THRESHOLD = 0.1
+DATA_VALUATION_THRESHOLD = 0.5
+#: labelaudit's underperforming-group rule (Datalab's differs: see underperforming_group)
+GROUP_SKILL_THRESHOLD = 0.5
+GROUP_MIN_SIZE = 5
+GROUP_MIN_Z = 3.0
+#: groups listed in the manifest's summary (all are in the ``underperforming_group`` column)
+GROUPS_LISTED = 20
 
 
 class CheckName(str, Enum):
@@ -36,6 +44,8 @@ class CheckName(str, Enum):
     non_iid = "non_iid"
     class_imbalance = "class_imbalance"
     null = "null"
+    underperforming_group = "underperforming_group"
+    data_valuation = "data_valuation"
 
 
 ALL_CHECKS = [c.value for c in CheckName]
@@ -177,3 +187,128 @@ def null_check(null_fraction: np.ndarray) -> CheckResult:
     scores = 1.0 - null_fraction.astype(np.float64)
     is_issue = null_fraction >= 1.0
     return CheckResult("null", scores, is_issue, {"rows_with_any_missing": int((null_fraction > 0).sum())})
+
+
+def _self_confidence(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """Probability of the given label (NaN for unlabelled rows)."""
+    sc = np.full(len(labels), np.nan)
+    labeled = labels >= 0
+    sc[labeled] = pred_probs[np.flatnonzero(labeled), labels[labeled]]
+    return sc
+
+
+def _components(graph: KnnGraph, member: np.ndarray, min_size: int) -> list[np.ndarray]:
+    """Rows of each connected component (weak, along graph edges between members) with >= min_size rows."""
+    n, k = graph.indices.shape
+    if member.sum() < min_size:
+        return []
+    src = np.repeat(np.arange(n), k)
+    dst = graph.indices.ravel()
+    keep = member[src] & member[dst]
+    adj = sparse.coo_matrix((np.ones(int(keep.sum()), np.int8), (src[keep], dst[keep])), shape=(n, n)).tocsr()
+    _, comp = connected_components(adj, directed=True, connection="weak")
+    rows = np.flatnonzero(member)
+    order = rows[np.argsort(comp[rows], kind="stable")]
+    cuts = np.flatnonzero(np.diff(comp[order])) + 1
+    return [g for g in np.split(order, cuts) if len(g) >= min_size]
+
+
+def underperforming_group(
+    graph: KnnGraph, labels: np.ndarray, pred_probs: np.ndarray, class_names: list[Any] | None = None
+) -> CheckResult:
+    """Connected regions of the KNN graph where the model is close to chance while it is good elsewhere.
+
+    Performance is the self-confidence (probability of the given label), as in Datalab, measured as
+    *skill above chance*: ``(p - 1/K) / (overall - 1/K)``. Each row's local skill is that of the mean
+    over the row and its k neighbours; rows whose local skill is under ``GROUP_SKILL_THRESHOLD`` are
+    joined along the graph's edges into groups, and a group is flagged when it has at least
+    ``GROUP_MIN_SIZE`` rows, its own skill is under the threshold too, and its mean is at least
+    ``GROUP_MIN_Z`` standard errors below the overall mean. Score per row: the local skill, in [0, 1].
+
+    Datalab instead runs DBSCAN (eps 0.5) on the graph and flags only the worst cluster, and only when
+    its mean self-confidence is under 0.1 x the overall mean: on planted slices that almost never fires
+    (benchmarks/checks.py), and eps 0.5 has no meaning across metrics and scales. Cost: O(rows x k).
+    """
+    n, k = graph.indices.shape
+    n_classes = pred_probs.shape[1]
+    sc = _self_confidence(labels, pred_probs)
+    labeled = ~np.isnan(sc)
+    chance = 1.0 / n_classes
+    overall = float(np.nanmean(sc)) if labeled.any() else chance
+    info: dict[str, Any] = {
+        "overall_self_confidence": overall,
+        "overall_accuracy": float((pred_probs[labeled].argmax(axis=1) == labels[labeled]).mean())
+        if labeled.any()
+        else None,
+        "skill_threshold": GROUP_SKILL_THRESHOLD,
+        "groups": [],
+    }
+    group_id = np.full(n, -1, dtype=np.int64)
+    if overall - chance <= EPS:
+        info["note"] = "the model is no better than chance overall: no group can be worse"
+        return CheckResult(
+            "underperforming_group", np.ones(n), np.zeros(n, bool), info, {"underperforming_group": group_id}
+        )
+    filled = np.where(labeled, sc, 0.0)
+    near = np.column_stack([np.arange(n), graph.indices])
+    local = (filled[near].sum(axis=1)) / np.maximum(labeled[near].sum(axis=1), 1)
+    # smoothed once more over the same neighbourhoods: a region, not a chance run of a few wrong labels
+    # (one hop left groups of ~20 rows in data with 20 % random flips and no region at all)
+    local = local[near].mean(axis=1)
+    skill = (local - chance) / (overall - chance)
+    scores = np.clip(skill, 0.0, 1.0)
+    candidate = (skill < GROUP_SKILL_THRESHOLD) & labeled
+    sd = float(np.nanstd(sc)) or EPS
+    groups = []
+    for rows in _components(graph, candidate, GROUP_MIN_SIZE):
+        mean = float(sc[rows].mean())
+        z = (overall - mean) / (sd / np.sqrt(len(rows)))
+        if (mean - chance) / (overall - chance) < GROUP_SKILL_THRESHOLD and z >= GROUP_MIN_Z:
+            groups.append((rows, mean))
+    groups.sort(key=lambda g: (-len(g[0]), int(g[0][0])))
+    for gid, (rows, mean) in enumerate(groups):
+        group_id[rows] = gid
+        given = np.bincount(labels[rows], minlength=n_classes)
+        top = np.argsort(-given, kind="stable")[: min(3, n_classes)]
+        if gid < GROUPS_LISTED:
+            info["groups"].append(
+                {
+                    "group": gid,
+                    "size": int(len(rows)),
+                    "accuracy": float((pred_probs[rows].argmax(axis=1) == labels[rows]).mean()),
+                    "self_confidence": mean,
+                    "classes": [
+                        {"class": class_names[c] if class_names else int(c), "rows": int(given[c])}
+                        for c in top
+                        if given[c]
+                    ],
+                }
+            )
+    info["n_groups"] = len(groups)
+    return CheckResult("underperforming_group", scores, group_id >= 0, info, {"underperforming_group": group_id})
+
+
+def data_valuation(graph: KnnGraph, labels: np.ndarray) -> CheckResult:
+    """KNN-Shapley value of each row as a neighbour (Datalab's ``data_valuation``, same formula and threshold).
+
+    For each labelled row a with neighbours n_1..n_k (nearest first), neighbour n_j receives
+    ``match_j - match_k`` (match: same label as a), the closed form of cleanlab's recursion; a row's
+    value is the sum it receives over N x k, mapped to ``0.5 x (value + 1)``. Flagged under 0.5, i.e.
+    rows whose label, as a neighbour, disagrees with the rows it is near more than the farthest
+    neighbour does: they hurt a nearest-neighbour model. O(rows x k) with the shared graph, where
+    cleanlab allocates an N x N matrix.
+    """
+    n, k = graph.indices.shape
+    labeled = labels >= 0
+    match = (labels[graph.indices] == labels[:, None]) & labeled[:, None]
+    gain = match.astype(np.float64) - match[:, -1:].astype(np.float64)
+    gain[~labeled] = 0.0
+    value = np.bincount(graph.indices.ravel(), weights=gain.ravel(), minlength=n) / (n * k)
+    scores = 0.5 * (value + 1.0)
+    is_issue = (scores < DATA_VALUATION_THRESHOLD) & labeled
+    return CheckResult(
+        "data_valuation",
+        scores,
+        is_issue,
+        {"threshold": DATA_VALUATION_THRESHOLD, "mean_score": float(scores.mean()), "k": int(k)},
+    )

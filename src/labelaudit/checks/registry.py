@@ -68,6 +68,12 @@ REGISTRY: dict[str, Check] = {
         Check("non_iid", lambda x: ck.non_iid(x.graph, x.seed), needs_graph=True),
         Check("class_imbalance", lambda x: ck.class_imbalance(x.labels, x.n_classes, x.class_names)),
         Check("null", lambda x: ck.null_check(x.null_fraction), needs_features=True),
+        Check(
+            "underperforming_group",
+            lambda x: ck.underperforming_group(x.graph, x.labels, x.pred_probs, x.class_names),
+            needs_graph=True,
+        ),
+        Check("data_valuation", lambda x: ck.data_valuation(x.graph, x.labels), needs_graph=True),
     )
 }
 

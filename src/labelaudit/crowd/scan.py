@@ -432,7 +432,15 @@ def _build_audit(
 
 
 #: the data checks a crowd audit does not run (the items are rows of an export, not feature vectors)
-NOT_APPLICABLE = ("outlier", "near_duplicate", "non_iid", "class_imbalance", "null")
+NOT_APPLICABLE = (
+    "outlier",
+    "near_duplicate",
+    "non_iid",
+    "class_imbalance",
+    "null",
+    "underperforming_group",
+    "data_valuation",
+)
 
 
 def refuse_data_gates(fail_above: dict[str, float]) -> None:

@@ -15,6 +15,26 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def group_classes(g: dict[str, Any]) -> str:
+    """``"three (12), eight (5)"``: the given labels most common in an underperforming group."""
+    return ", ".join(f"{c['class']} ({c['rows']})" for c in g["classes"])
+
+
+def _group_lines(ctx: dict[str, Any]) -> list[str]:
+    ug = ctx["checks"].get("underperforming_group")
+    if not ug or not ug.get("groups"):
+        return []
+    out = [
+        "",
+        f"Underperforming groups (model accuracy {_pct(ug['overall_accuracy'])} overall):",
+        "",
+        "| group | rows | accuracy | most common given labels |",
+        "|---:|---:|---:|---|",
+    ]
+    out += [f"| {g['group']} | {g['size']} | {_pct(g['accuracy'])} | {md(group_classes(g))} |" for g in ug["groups"]]
+    return out
+
+
 def render_markdown(ctx: dict[str, Any]) -> str:
     s = ctx["summary"]
     lines = [f"## labelaudit: {md(ctx['input']['name'])}", ""]
@@ -44,6 +64,7 @@ def render_markdown(ctx: dict[str, Any]) -> str:
         lines.append(f"| {md(name)} | {c['count']} | {_pct(c['rate'])} |")
     for name, why in ctx["skipped_checks"].items():
         lines.append(f"| {md(name)} | skipped | {md(why)} |")
+    lines += _group_lines(ctx)
     if ctx["gates"]["results"]:
         lines += ["", "| gate | rate | limit | result |", "|---|---:|---:|---|"]
         for g in ctx["gates"]["results"]:

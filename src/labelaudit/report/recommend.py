@@ -73,6 +73,22 @@ def recommendations(audit) -> list[dict[str, str]]:
             "Near duplicates found: keep one per set before splitting train/test, or the test "
             "score leaks (labelaudit filter --checks near_duplicate).",
         )
+    ug = checks.get("underperforming_group", {})
+    if ug.get("n_groups"):
+        add(
+            "underperforming-groups",
+            f"The model is close to chance in {ug['n_groups']} region(s) of the data ({ug['count']} rows; see the "
+            "report's underperforming groups): relabel them or collect more rows like them, and check whether a "
+            "feature that would tell them apart is missing.",
+        )
+    dv = checks.get("data_valuation", {})
+    if dv.get("count"):
+        add(
+            "low-value-rows",
+            f"{dv['count']} rows have a negative KNN-Shapley value (their label disagrees with their neighbours): "
+            "they hurt a model more than they help; review them with the label suspects "
+            "(labelaudit filter --checks label,data_valuation --action flag marks both).",
+        )
     if s["not_assessed"]["rare_classes"]:
         add("rare-classes", "Some classes are too small to assess: collect more rows for them or review them by hand.")
     add(
