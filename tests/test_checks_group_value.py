@@ -144,6 +144,13 @@ def test_scan_cli_reports_groups_and_filter_uses_the_new_checks(tmp_path):
     assert res.exit_code == 0, res.output
     assert "Underperforming groups (model accuracy" in res.stdout
     assert "| data\\_valuation |" in res.stdout
+    html = tmp_path / "r.html"
+    res = runner.invoke(app, ["report", str(audit_dir), "--format", "html", "--output", str(html)])
+    if res.exit_code == 0:  # the html extra is installed
+        page = html.read_text()
+        assert 'id="underperforming-groups"' in page and "<h2>Underperforming groups</h2>" in page
+    else:
+        assert "pip install" in res.stderr
     audit = labelaudit.load_audit(audit_dir)
     ids = [r["id"] for r in recommendations(audit)]
     assert "underperforming-groups" in ids and "low-value-rows" in ids
