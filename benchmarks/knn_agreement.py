@@ -2,8 +2,10 @@
 
     python benchmarks/knn_agreement.py --rows 50000 --features 128
 
-Reports neighbour recall@k, the time of each, and the agreement (Jaccard) of the outlier and
-near-duplicate flagged sets and the non-iid p-value computed from each graph.
+Reports neighbour recall@k, the time of each, and the agreement (Jaccard) of the outlier,
+near-duplicate and data-valuation flagged sets and the non-iid p-value computed from each graph, on the
+file as generated (shuffled) and sorted by class (drift: both graphs must call it non-iid). Injected:
+50 exact duplicates and 0.5 % of rows replaced by spikes (three large coordinates: outliers).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ def main() -> None:
     from sklearn.datasets import make_classification
 
     from labelaudit.checks import data as ck
-    from labelaudit.checks.knn import KnnMethod, build_knn_graph
+    from labelaudit.checks.knn import KnnGraph, KnnMethod, build_knn_graph
 
-    X, _ = make_classification(
+    X, y = make_classification(
         n_samples=args.rows,
         n_features=args.features,
         n_informative=args.features // 2,
@@ -35,6 +37,12 @@ def main() -> None:
     )
     X = X.astype(np.float32)
     X[:50] = X[50:100]  # some exact duplicates
+    rng = np.random.default_rng(0)
+    bad = rng.choice(np.arange(100, args.rows), args.rows // 200, replace=False)
+    # outliers: rows from another distribution (three large coordinates, the rest near zero)
+    X[bad] = 0.05 * rng.normal(size=(len(bad), X.shape[1]))
+    for r in bad:
+        X[r, rng.choice(X.shape[1], 3, replace=False)] = 5.0
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     graphs, secs = {}, {}
     for m in (KnnMethod.exact, KnnMethod.approx):
@@ -54,7 +62,11 @@ def main() -> None:
         "method": ap_.method,
         "neighbour_recall_at_10": round(recall, 4),
     }
-    for name, fn in (("outlier", ck.outlier_from_knn), ("near_duplicate", ck.near_duplicate)):
+    for name, fn in (
+        ("outlier", ck.outlier_from_knn),
+        ("near_duplicate", ck.near_duplicate),
+        ("data_valuation", lambda g: ck.data_valuation(g, y)),
+    ):
         a, b = fn(ex), fn(ap_)
         out[name] = {
             "exact_flagged": a.count,
@@ -64,6 +76,18 @@ def main() -> None:
     out["non_iid_p_value"] = {
         "exact": round(ck.non_iid(ex, 0).info["p_value"], 4),
         "approx": round(ck.non_iid(ap_, 0).info["p_value"], 4),
+    }
+    # sorted by class: reorder rows and relabel the graphs' indices (same neighbours, new positions)
+    order = np.argsort(y, kind="stable")
+    where = np.empty_like(order)
+    where[order] = np.arange(len(order))
+
+    def reorder(g):
+        return KnnGraph(where[g.indices[order]], g.distances[order], g.metric, g.method)
+
+    out["non_iid_p_value_sorted_by_class"] = {
+        "exact": round(ck.non_iid(reorder(ex), 0).info["p_value"], 4),
+        "approx": round(ck.non_iid(reorder(ap_), 0).info["p_value"], 4),
     }
     print(json.dumps(out, indent=1))
 

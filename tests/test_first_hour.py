@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import invoke, make_frame
+from tests.conftest import SAMPLE, invoke, make_frame
 
 
 def _int_labelled(workdir, kind: str):
@@ -337,3 +337,35 @@ def test_importing_the_cli_loads_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_parsing_scan_options_loads_no_heavy_library():
+    """The CLI validates every option (checks, models, flag size, crowd formats) before the heavy modules
+    load, so a scan's first progress line comes within the start-up the manifest records."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, labelaudit.cli as c; from labelaudit.options import ScanOptions; "
+        "ScanOptions(checks='label,outlier', model='logreg', flag_size='5%', export_format='long', "
+        "consensus='majority', fail_above=['label=0.1']); c._audit_dirs([__import__('pathlib').Path('d.csv')], None); "
+        "print(sorted(m for m in ('pandas', 'sklearn', 'scipy', 'numpy', 'cleanlab', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_manifest_times_start_up_and_writing(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from labelaudit.cli import app
+
+    res = CliRunner().invoke(
+        app, ["scan", str(SAMPLE / "digits_noisy.parquet"), "--model", "logreg", "-q", "--out", str(tmp_path / "a")]
+    )
+    assert res.exit_code == 0, res.output
+    timings = json.loads((tmp_path / "a" / "manifest.json").read_text())["timings"]
+    assert {"read", "oof", "knn", "write", "write:cleaned"} <= set(timings)
+    assert all(v >= 0 for v in timings.values())

@@ -1,16 +1,15 @@
-"""The approximate KNN graph's large-data index (float16 codes) against exact search."""
+"""The approximate KNN graph (PCA projection, IVF of 8-bit codes, exact re-ranking) against exact search."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from labelaudit.checks import knn
 from labelaudit.checks.knn import KnnMethod, build_knn_graph
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-def test_fp16_index_finds_the_same_neighbours_with_exact_distances(monkeypatch, metric):
+def test_approximate_index_finds_the_same_neighbours_with_exact_distances(metric):
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(20, 32))
     M = (centres[rng.integers(0, 20, 8000)] + 0.3 * rng.normal(size=(8000, 32))).astype(np.float32)
@@ -19,12 +18,11 @@ def test_fp16_index_finds_the_same_neighbours_with_exact_distances(monkeypatch, 
         M /= np.linalg.norm(M, axis=1, keepdims=True)
     k = 10
     ref = build_knn_graph(M, metric, k=k, method=KnnMethod.exact)
-    monkeypatch.setattr(knn, "FP16_INDEX_ROWS", 1000)  # 8 000 rows count as "big" here
     got = build_knn_graph(M, metric, k=k, method=KnnMethod.approx, seed=0)
-    assert got.method.startswith("approx:ivf-fp16")
+    assert got.method.startswith("approx:ivf-sq8")
     recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(ref.indices, got.indices, strict=True)])
     assert recall >= 0.9, recall
-    # distances of the pairs found are the exact float32 ones, not the float16 codes'
+    # distances of the pairs found are the exact float32 ones, not the 8-bit codes'
     nb = M[got.indices]
     if metric == "cosine":
         exact = np.clip(1.0 - (nb * M[:, None, :]).sum(-1), 0.0, 2.0)

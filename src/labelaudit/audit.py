@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,9 +103,12 @@ class Audit:
         writes the default ``filter`` result: ``cleaned.<ext>`` and ``removed.<ext>``).
         """
         path = Path(path)
+        started = time.perf_counter()
+        timings = self.manifest.setdefault("timings", {})
         with atomic_directory(path, force=force, inputs=self.input_paths()) as tmp:
             if extra is not None:
                 self.manifest["cleaned"] = extra(self, tmp)
+                timings["write:cleaned"] = round(time.perf_counter() - started, 4)
             table = pa.Table.from_pandas(self.issues, preserve_index=False)
             pq.write_table(table, tmp / ISSUES, compression="zstd")
             for name, frame in self.tables.items():
@@ -112,6 +116,7 @@ class Audit:
                     pa.Table.from_pandas(frame, preserve_index=False), tmp / f"{name}.parquet", compression="zstd"
                 )
             np.save(tmp / PRED_PROBS, np.ascontiguousarray(self.pred_probs), allow_pickle=False)
+            timings["write"] = round(time.perf_counter() - started - timings.get("write:cleaned", 0.0), 4)
             (tmp / MANIFEST).write_text(json.dumps(self.manifest, indent=2, default=_json_default) + "\n")
         self.path = path
         return path

@@ -168,10 +168,10 @@ def main_callback(
 
 
 def _audit_dirs(data: list[Path], out: Path | None) -> list[Path]:
-    from labelaudit.audit import default_audit_dir
-
     if len(data) == 1:
-        return [out if out is not None else default_audit_dir(data[0])]
+        # <input stem>.labelaudit in the current directory (labelaudit.audit.default_audit_dir, without
+        # importing pandas before the first progress line)
+        return [out if out is not None else Path.cwd() / f"{data[0].stem}.labelaudit"]
     base = out if out is not None else Path.cwd()
     dirs = [base / f"{p.stem}.labelaudit" for p in data]
     seen: dict[Path, Path] = {}
@@ -378,6 +378,7 @@ def scan(
     except LabelAuditError as err:
         _fail(err)
     run = _ScanRun(
+        startup_s=_process_age(),
         options=options,
         command=["labelaudit", *sys.argv[1:]],
         config_file=ctx.meta.get("config_file"),
@@ -483,6 +484,18 @@ def _scan_options(params: dict[str, Any]) -> tuple[Any, Path | None]:
     return ScanOptions(**kw, crowd_features=crowd_features), crowd_features
 
 
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux /proc; None elsewhere): the start-up a scan's timings record."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @dataclass
 class _ScanRun:
     """What every file of one scan command shares."""
@@ -495,6 +508,8 @@ class _ScanRun:
     write_cleaned: bool
     quiet: bool
     batch: bool
+    #: seconds from importing the CLI to the first scan (recorded once, in the first audit's timings)
+    startup_s: float | None = None
 
 
 def _scan_one(run: _ScanRun, path: Path, target: Path, stderr) -> tuple[dict[str, Any], Any]:
@@ -510,6 +525,10 @@ def _scan_one(run: _ScanRun, path: Path, target: Path, stderr) -> tuple[dict[str
         with ProgressPrinter(stderr, quiet=run.quiet, prefix=prefix) as progress:
             audit = run_scan(path, run.options, progress=progress, command=run.command, config_file=run.config_file)
             from labelaudit.clean.filtering import write_default_cleaned
+
+            if run.startup_s is not None:
+                audit.manifest["timings"] = {"startup": round(run.startup_s, 4), **audit.manifest["timings"]}
+                run.startup_s = None
 
             audit.save(target, force=run.force, extra=write_default_cleaned if run.write_cleaned else None)
     except (LabelAuditError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - mapped to an exit code

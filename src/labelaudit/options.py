@@ -7,10 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labelaudit.checks.data import ALL_CHECKS, CheckName
-from labelaudit.checks.knn import KnnMethod
 from labelaudit.errors import ConfigError
-from labelaudit.oof.models import ModelName
+from labelaudit.names import ALL_CHECKS, CheckName, Consensus, ExportFormat, FlagSize, KnnMethod, ModelName
 
 
 def parse_enum(cls, value, option):
@@ -135,7 +133,6 @@ class ScanOptions:
         set_(self, "model", parse_enum(ModelName, self.model, "--model"))
         set_(self, "knn", parse_enum(KnnMethod, self.knn, "--knn"))
         set_(self, "checks", parse_checks(self.checks))
-        from labelaudit.checks.label import FlagSize
 
         set_(self, "flag_size", FlagSize.parse(self.flag_size))
         set_(self, "fail_above", parse_fail_above(self.fail_above))
@@ -156,8 +153,6 @@ class ScanOptions:
                 raise ConfigError(f"--fail-above gates '{name}', which is not among --checks; add it to --checks")
         if self.text is not None and self.features:
             raise ConfigError("give either --text COLUMN or --features, not both")
-        from labelaudit.crowd.consensus import Consensus
-        from labelaudit.crowd.exports import ExportFormat
 
         set_(self, "export_format", parse_enum(ExportFormat, self.export_format, "--export-format").value)
         set_(self, "consensus", parse_enum(Consensus, self.consensus, "--consensus").value)
@@ -176,9 +171,10 @@ class ScanOptions:
             raise ConfigError(f"--device must be auto, cpu or cuda (got '{self.device}')")
         if not isinstance(self.batch_rows, int) or self.batch_rows < 1:
             raise ConfigError(f"--batch-rows must be a positive integer (got {self.batch_rows})")
-        from labelaudit.images import parse_image_shape
+        if self.image_shape is not None:
+            from labelaudit.images import parse_image_shape  # numpy: only when asked for
 
-        set_(self, "image_shape", parse_image_shape(self.image_shape))
+            set_(self, "image_shape", parse_image_shape(self.image_shape))
         if self.image is not None and self.image_shape is not None:
             raise ConfigError("give either --image COLUMN (image files) or --image-shape HxW (pixel values), not both")
         if self.min_annotator_items < 1:

@@ -24,6 +24,7 @@ from labelaudit.errors import CheckError, ConfigError, LabelAuditError
 from labelaudit.gates import evaluate_gates
 from labelaudit.io.readers import file_sha256, format_of, open_table
 from labelaudit.manifest import audit_manifest, file_facts, manifest_header
+from labelaudit.names import ALL_CHECKS
 from labelaudit.oof.kfold import check_assessable, out_of_fold
 from labelaudit.oof.models import ModelName, resolve_auto
 from labelaudit.oof.predprobs import load_pred_probs, permuted_columns_warning
@@ -518,7 +519,7 @@ def _issues_frame(ds: Dataset, label_res, results: dict[str, ck.CheckResult]) ->
     cols["label_quality"] = lc.scores.astype(np.float64)
     cols["is_label_issue"] = lc.is_issue.astype(bool)
     cols["label_assessed"] = label_res.assessable.astype(bool)
-    for name in ck.ALL_CHECKS:
+    for name in ALL_CHECKS:
         res = results.get(name)
         if res is None or name == "label":
             continue

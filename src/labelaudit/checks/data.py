@@ -11,7 +11,6 @@ its own brute-force KNN graph per call (see the README's design section).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -35,20 +34,6 @@ GROUP_MIN_SIZE = 5
 GROUP_MIN_Z = 3.0
 #: groups listed in the manifest's summary (all are in the ``underperforming_group`` column)
 GROUPS_LISTED = 20
-
-
-class CheckName(str, Enum):
-    label = "label"
-    outlier = "outlier"
-    near_duplicate = "near_duplicate"
-    non_iid = "non_iid"
-    class_imbalance = "class_imbalance"
-    null = "null"
-    underperforming_group = "underperforming_group"
-    data_valuation = "data_valuation"
-
-
-ALL_CHECKS = [c.value for c in CheckName]
 
 
 @dataclass

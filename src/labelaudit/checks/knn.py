@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 from scipy import sparse
 
 from labelaudit.dataset import FeatureSet
+from labelaudit.names import KnnMethod
 
 #: exact search while rows² x dims stays under this (50 000 x 50 000 x 128: ~6 s on 2 cores)
 EXACT_MAX_COST = 3.3e11
 DEFAULT_K = 10
-
-
-class KnnMethod(str, Enum):
-    auto = "auto"
-    exact = "exact"
-    approx = "approx"
 
 
 @dataclass(frozen=True)
@@ -103,9 +97,9 @@ def knn_matrix(fs: FeatureSet, *, standardize: bool, seed: int) -> tuple[np.ndar
     return np.ascontiguousarray(M), "euclidean"
 
 
-def _drop_self(idx: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _drop_self(idx: np.ndarray, dist: np.ndarray, k: int, self_rows=None) -> tuple[np.ndarray, np.ndarray]:
     n = idx.shape[0]
-    own = idx == np.arange(n)[:, None]
+    own = idx == (np.arange(n) if self_rows is None else np.asarray(self_rows))[:, None]
     # rows where the search did not return the row itself: drop the farthest instead
     missing = ~own.any(axis=1)
     own[missing, -1] = True
@@ -121,8 +115,86 @@ def choose_method(n: int, d: int, method: KnnMethod) -> str:
     return method.value
 
 
-#: above this many rows the IVF index stores float16 codes (see build_knn_graph)
-FP16_INDEX_ROWS = 500_000
+#: the approximate search: candidates in a PCA projection holding this share of the variance (when that
+#: drops at least a quarter of the dimensions), from an IVF index of 8-bit codes; then the best
+#: CANDIDATE_FACTOR x (k + 1) candidates of each row re-ranked with exact float32 distances
+PCA_VARIANCE = 0.97
+PCA_SAMPLE = 20_000
+CANDIDATE_FACTOR = 6
+#: lists probed per query: 24 of 1.6 x sqrt(N) up to 500 000 rows; above, fewer lists' worth (see ivf_params)
+NPROBE = 24
+BIG_ROWS = 500_000
+
+
+def ivf_params(n: int) -> tuple[int, int]:
+    """(nlist, nprobe) for n rows (measured at 100 000 x 128: benchmarks/knn_agreement.py)."""
+    # faiss wants >= 39 training points per list (it prints a warning otherwise)
+    nlist = max(16, min(int(1.6 * math.sqrt(n)), n // 39))
+    if n > BIG_ROWS:
+        nlist = max(16, min(int(4 * math.sqrt(n)), n // 39))
+    return nlist, max(4, min(nlist, NPROBE if n <= BIG_ROWS else 16))
+
+
+def pca_projection(M: np.ndarray, seed: int) -> np.ndarray | None:
+    """Rows projected on the principal axes holding PCA_VARIANCE of the energy, or None (not worth it).
+
+    Not centred (the axes of the second-moment matrix): inner products in the projection then
+    approximate the full inner products, which rank neighbours for cosine, and differences of rows
+    are projected as they are, so L2 ranks as in the full space too.
+    """
+    n, d = M.shape
+    if d < 32:
+        return None
+    rng = np.random.default_rng(seed)
+    sample = M[np.sort(rng.choice(n, min(n, PCA_SAMPLE), replace=False))].astype(np.float64)
+    w, V = np.linalg.eigh(sample.T @ sample / len(sample))
+    w, V = w[::-1], V[:, ::-1]
+    keep = int(np.searchsorted(np.cumsum(w) / max(w.sum(), EPS_VAR), PCA_VARIANCE) + 1)
+    keep = min(d, -(-keep // 8) * 8)  # a multiple of 8 for the SIMD code paths
+    if keep > 0.75 * d:
+        return None
+    P = np.empty((n, keep), dtype=np.float32)
+    Vk = np.ascontiguousarray(V[:, :keep], dtype=np.float32)
+    for s in range(0, n, 65536):
+        P[s : s + 65536] = M[s : s + 65536] @ Vk
+    return P
+
+
+EPS_VAR = 1e-30
+
+
+def approx_search(M: np.ndarray, metric: str, k1: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """IVF candidates (in a PCA projection when one holds PCA_VARIANCE), re-ranked exactly: faiss-style scores."""
+    import faiss
+
+    n, d = M.shape
+    P = pca_projection(M, seed)
+    space = M if P is None else P
+    dp = space.shape[1]
+    nlist, nprobe = ivf_params(n)
+    # cosine: inner products in the (uncentred) projection; L2 there ranked 5 % fewer true neighbours
+    # into the candidates at 100 000 x 128 (recall@10 0.861 vs 0.909)
+    l2 = metric != "cosine"
+    fmetric = faiss.METRIC_L2 if l2 else faiss.METRIC_INNER_PRODUCT
+    quant = faiss.IndexFlatL2(dp) if l2 else faiss.IndexFlatIP(dp)
+    index = faiss.IndexIVFScalarQuantizer(quant, dp, nlist, faiss.ScalarQuantizer.QT_8bit, fmetric)
+    index.cp.seed = int(seed)
+    index.cp.niter = 10  # 25 (faiss's default) cost 4 s more at 100k for 0.008 recall@10
+    index.cp.max_points_per_centroid = 32
+    index.train(space)
+    index.add(space)
+    index.nprobe = nprobe
+    c = min(n, CANDIDATE_FACTOR * k1)
+    _, cand = index.search(space, c)
+    del P, space
+    scores = exact_scores(M, cand, metric)
+    # best k1 of the candidates by the exact score
+    order = np.argsort(-scores if metric == "cosine" else scores, axis=1, kind="stable")[:, :k1]
+    I = np.take_along_axis(cand, order, axis=1)
+    D = np.take_along_axis(scores, order, axis=1)
+    D[I < 0] = 0.0
+    label = f"approx:ivf-sq8{f'-pca{dp}' if dp < d else ''}(nlist={nlist},nprobe={nprobe},rerank={c})"
+    return D, I, label
 
 
 def build_knn_graph(
@@ -151,46 +223,59 @@ def build_knn_graph(
     if threads:
         faiss.omp_set_num_threads(threads)
     fmetric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
-    label = "exact"
     if chosen == "exact" or n < 2000:
         D, I = faiss.knn(M, M, k + 1, metric=fmetric)
-    else:
-        # faiss wants >= 39 training points per list (it prints a warning otherwise)
-        nlist = max(16, min(int(4 * math.sqrt(n)), n // 39))
-        # probe 48 lists (recall 0.95 at 100k x 128); 32 above 500k rows keeps 1M x 128 under five minutes
-        big = n > FP16_INDEX_ROWS
-        nprobe = max(8, min(nlist, 32 if big else 48))
-        quant = faiss.IndexFlatIP(d) if metric == "cosine" else faiss.IndexFlatL2(d)
-        if big:
-            # float16 codes: half the index memory and a 30 % faster scan at 1M x 128 with the same
-            # recall@10 (0.852 vs 0.853 for float32); the distances are recomputed exactly below
-            index = faiss.IndexIVFScalarQuantizer(quant, d, nlist, faiss.ScalarQuantizer.QT_fp16, fmetric)
-        else:
-            index = faiss.IndexIVFFlat(quant, d, nlist, fmetric)
-        index.cp.seed = int(seed)
-        index.cp.max_points_per_centroid = 64  # k-means on a sample of at most 64 points per list
-        index.train(M)
-        index.add(M)
-        index.nprobe = nprobe
-        D, I = index.search(M, k + 1)
-        if big:
-            D = exact_scores(M, I, metric)
-        label = f"approx:ivf{'-fp16' if big else ''}(nlist={nlist},nprobe={nprobe})"
-    return _finish_graph(D, I, metric, k, label, M=M, fmetric=fmetric)
+        return _finish_graph(D, I, metric, k, "exact", M=M, fmetric=fmetric)
+    D, I, label = approx_search(M, metric, k + 1, seed)
+    graph = _finish_graph(D, I, metric, k, label, M=M, fmetric=fmetric)
+    return exact_far_rows(graph, M, fmetric)
 
 
-def exact_scores(M: np.ndarray, I: np.ndarray, metric: str, chunk: int = 16384) -> np.ndarray:
-    """faiss-style scores of the found pairs from the float32 rows: inner products, or squared L2."""
-    out = np.empty(I.shape, dtype=np.float32)
-    for s in range(0, len(I), chunk):
-        idx = I[s : s + chunk]
-        nb = M[np.maximum(idx, 0)]  # -1 (too few candidates) is replaced by an exact search later
-        q = M[s : s + chunk, None, :]
-        out[s : s + chunk] = (nb * q).sum(-1) if metric == "cosine" else ((nb - q) ** 2).sum(-1)
+#: rows of an approximate graph whose mean neighbour distance is above Q3 + FAR_IQR x IQR are searched
+#: exactly again (at most FAR_MAX_SHARE of the rows): an approximate search finds far rows' neighbours
+#: worst, and they are the rows the outlier check's verdict (Q3 + 1.7 x IQR) is about
+FAR_IQR = 1.0
+FAR_MAX_SHARE = 0.05
+
+
+def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
+    import faiss
+
+    n, k = graph.indices.shape
+    avg = graph.distances.astype(np.float64).mean(axis=1)
+    q1, q3 = np.percentile(avg, [25, 75])
+    far = np.flatnonzero(avg > q3 + FAR_IQR * (q3 - q1))
+    cap = int(FAR_MAX_SHARE * n)
+    if len(far) > cap:
+        far = far[np.argsort(-avg[far], kind="stable")[:cap]]
+    if not len(far):
+        return graph
+    D, I = faiss.knn(M[far], M, k + 1, metric=fmetric)
+    sub = _finish_graph(D, I, graph.metric, k, "", self_rows=far)
+    idx, dist = graph.indices.copy(), graph.distances.copy()
+    idx[far], dist[far] = sub.indices, sub.distances
+    return KnnGraph(idx, dist, graph.metric, f"{graph.method}+exact-far({len(far)})")
+
+
+def exact_scores(M: np.ndarray, I: np.ndarray, metric: str) -> np.ndarray:
+    """faiss-style scores of the found pairs from the float32 rows: inner products, or squared L2.
+
+    faiss's ``fvec_*_by_idx`` (multithreaded C++; 0.13 s for 100 000 x 33 pairs x 128 dims where a numpy
+    gather took 3.7 s). ``-1`` (no candidate) scores -inf (cosine) or +inf (euclidean).
+    """
+    import faiss
+
+    M = np.ascontiguousarray(M, dtype=np.float32)
+    ids = np.ascontiguousarray(I, dtype=np.int64)
+    out = np.empty(ids.shape, dtype=np.float32)
+    n, d = M.shape
+    fn = faiss.fvec_inner_products_by_idx if metric == "cosine" else faiss.fvec_L2sqr_by_idx
+    fn(faiss.swig_ptr(out), faiss.swig_ptr(M), faiss.swig_ptr(M), faiss.swig_ptr(ids), d, ids.shape[0], ids.shape[1])
+    out[ids < 0] = -np.inf if metric == "cosine" else np.inf
     return out
 
 
-def _finish_graph(D, I, metric: str, k: int, label: str, M=None, fmetric=None) -> KnnGraph:
+def _finish_graph(D, I, metric: str, k: int, label: str, M=None, fmetric=None, self_rows=None) -> KnnGraph:
     """Raw search output (inner products or squared L2, self included) -> sorted distances without self."""
     if metric == "cosine":
         D = np.clip(1.0 - D, 0.0, 2.0)
@@ -204,7 +289,7 @@ def _finish_graph(D, I, metric: str, k: int, label: str, M=None, fmetric=None) -
         D2, I2 = faiss.knn(M[bad], M, k + 1, metric=fmetric)
         D2 = np.clip(1.0 - D2, 0.0, 2.0) if metric == "cosine" else np.sqrt(np.maximum(D2, 0.0))
         D[bad], I[bad] = D2, I2
-    idx, dist = _drop_self(I.astype(np.int64), D.astype(np.float32), k)
+    idx, dist = _drop_self(I.astype(np.int64), D.astype(np.float32), k, self_rows)
     order = np.argsort(dist, axis=1, kind="stable")
     idx = np.take_along_axis(idx, order, axis=1)
     dist = np.take_along_axis(dist, order, axis=1)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from labelaudit.checks.data import CheckResult
-from labelaudit.errors import ConfigError
+from labelaudit.names import FlagSize
 
 QUALITY_METHOD = "self_confidence"
 #: resamples of the error-count bootstrap, and the rows it resamples at most (larger sets: a subsample, the
@@ -47,43 +47,6 @@ FLAG_RULES = {
     "count": "a given number of rows, by label quality",
     "rate": "a given share of the assessed rows, by label quality",
 }
-
-
-@dataclass(frozen=True)
-class FlagSize:
-    """How many rows to flag: ``auto``, ``conservative``, a number of rows or a rate (share of assessed rows)."""
-
-    mode: str = "auto"
-    value: float | None = None
-
-    @classmethod
-    def parse(cls, value: Any) -> FlagSize:
-        if isinstance(value, FlagSize):
-            return value
-        text = str(value).strip().lower()
-        if text in ("auto", "conservative"):
-            return cls(text)
-        try:
-            if text.endswith("%"):
-                rate = float(text[:-1]) / 100
-            elif text.isdigit():
-                return cls("count", float(int(text)))
-            else:
-                rate = float(text)
-        except ValueError:
-            raise ConfigError(
-                f"--flag-size must be auto, conservative, a number of rows (500) or a rate (0.05 or 5%) (got '{value}')"
-            ) from None
-        if not 0.0 <= rate <= 1.0:
-            raise ConfigError(f"--flag-size rate must be between 0 and 1 (got {rate:g}); 5 % is 0.05")
-        return cls("rate", rate)
-
-    def to_json(self) -> str:
-        if self.mode == "count":
-            return str(int(self.value or 0))
-        if self.mode == "rate":
-            return f"{self.value:g}"
-        return self.mode
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from labelaudit.audit import Audit
-from labelaudit.checks.data import ALL_CHECKS
 from labelaudit.errors import ConfigError, InputError
+from labelaudit.names import ALL_CHECKS
 
 #: default cap: at most this share of any one class may be removed (or relabelled away) automatically
 DEFAULT_MAX_CLASS_FRACTION = 0.3

@@ -9,20 +9,10 @@ takes seconds. CROWDLAB (features or pred_probs available) lives in :mod:`labela
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
 SMOOTHING = 0.01
-
-
-class Consensus(str, Enum):
-    """How a crowd audit reaches each item's consensus label."""
-
-    auto = "auto"
-    majority = "majority"
-    dawid_skene = "dawid-skene"
-    crowdlab = "crowdlab"
 
 
 def vote_counts(item: np.ndarray, label: np.ndarray, n_items: int, k: int) -> np.ndarray:

@@ -16,27 +16,18 @@ earlier answer); how many were replaced is reported.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
 import pandas as pd
 
 from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.readers import TableSource, open_table
+from labelaudit.names import ExportFormat
 
 ITEM_NAMES = ("item", "item_id", "task", "task_id", "example", "example_id")
 ANNOTATOR_NAMES = ("annotator", "annotator_id", "worker", "worker_id", "rater", "user", "user_id")
 LABEL_NAMES = ("label", "labels", "answer", "class", "category")
 LS_META = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "annotations_id"}
-
-
-class ExportFormat(str, Enum):
-    auto = "auto"
-    long = "long"
-    label_studio = "label-studio"
-    label_studio_csv = "label-studio-csv"
-    mturk = "mturk"
-    toloka = "toloka"
 
 
 @dataclass

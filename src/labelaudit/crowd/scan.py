@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from labelaudit.audit import Audit
-from labelaudit.crowd.consensus import Consensus, annotator_quality, choose_strength, dawid_skene, majority_vote
-from labelaudit.crowd.exports import Annotations, ExportFormat, read_annotations
+from labelaudit.crowd.consensus import annotator_quality, choose_strength, dawid_skene, majority_vote
+from labelaudit.crowd.exports import Annotations, read_annotations
 from labelaudit.errors import ConfigError, InputError
 from labelaudit.io.readers import file_sha256
+from labelaudit.names import Consensus, ExportFormat
 from labelaudit.progress import ProgressCallback, Reporter
 
 #: an item is flagged when its consensus quality is below this, or the majority vote disagrees with it

@@ -7,8 +7,6 @@ the linear and neighbour models get median imputation, one-hot categories and st
 
 from __future__ import annotations
 
-from enum import Enum
-
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
@@ -21,20 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from labelaudit.dataset import Dataset
 from labelaudit.errors import ConfigError
-
-
-class ModelName(str, Enum):
-    """Models for out-of-fold probabilities."""
-
-    auto = "auto"
-    hgb = "hgb"
-    logreg = "logreg"
-    knn = "knn"
-    rf = "rf"
-    ensemble = "ensemble"
-    mlp = "mlp"
-    """torch MLP trained with Generalized Cross Entropy (needs labelaudit[torch])."""
-
+from labelaudit.names import ModelName
 
 #: ``auto`` ensembles diverse models (scaled logistic regression + gradient boosting + kNN) while
 #: rows x features x classes stays under this (the sample: 1 797 x 64 x 10 = 1.2e6, ~6 s); gradient
