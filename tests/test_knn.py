@@ -30,3 +30,33 @@ def test_approximate_index_finds_the_same_neighbours_with_exact_distances(metric
         exact = np.sqrt(((nb - M[:, None, :]) ** 2).sum(-1))
     np.testing.assert_allclose(got.distances, exact, atol=1e-5)
     assert got.indices[0, 0] == 1 and got.distances[0, 0] <= 1e-6
+
+
+@pytest.mark.parametrize("d", [16, 64])
+def test_approximate_graph_gives_the_exact_graphs_verdicts(d):
+    """Outlier and near-duplicate flags and the non-iid verdict, from the approximate graph as from the exact one
+    (64 dimensions go through the PCA projection; 16 do not)."""
+    from labelaudit.checks import data as ck
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(30, d))
+    labels = rng.integers(0, 30, 6000)
+    M = (centres[labels] + 0.4 * rng.normal(size=(6000, d))).astype(np.float32)
+    M[:40] = M[40:80] + 1e-4  # near duplicates
+    M[100:130] = 6.0 * rng.normal(size=(30, d))  # far from every cluster: outliers
+    M /= np.linalg.norm(M, axis=1, keepdims=True)
+    order = np.argsort(labels, kind="stable")  # a drifting file: neighbours sit close in file order
+    for drift, rows in ((False, np.arange(len(M))), (True, order)):
+        X = np.ascontiguousarray(M[rows])
+        ex = build_knn_graph(X, "cosine", method=KnnMethod.exact)
+        ap = build_knn_graph(X, "cosine", method=KnnMethod.approx, seed=0)
+        assert ap.method.startswith("approx")
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ex.indices, ap.indices, strict=True)])
+        assert recall >= 0.9, recall
+        for check in (ck.outlier_from_knn, ck.near_duplicate):
+            a, b = check(ex).is_issue, check(ap).is_issue
+            assert (a & b).sum() / max((a | b).sum(), 1) >= 0.9, check.__name__
+        assert ck.non_iid(ex, 0).info["significant"] == ck.non_iid(ap, 0).info["significant"] == drift
+        if not drift:  # the injected rows are what both graphs flag
+            assert ck.outlier_from_knn(ap).is_issue[100:130].mean() >= 0.9
+            assert ck.near_duplicate(ap).is_issue[:80].all()

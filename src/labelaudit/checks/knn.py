@@ -236,6 +236,8 @@ def build_knn_graph(
 #: worst, and they are the rows the outlier check's verdict (Q3 + 1.7 x IQR) is about
 FAR_IQR = 1.0
 FAR_MAX_SHARE = 0.05
+#: and at most this many rows x rows x dims of exact search (~5 s on 2 cores): 1 560 far rows at 1M x 128
+FAR_MAX_COST = 2e11
 
 
 def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
@@ -245,7 +247,7 @@ def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
     avg = graph.distances.astype(np.float64).mean(axis=1)
     q1, q3 = np.percentile(avg, [25, 75])
     far = np.flatnonzero(avg > q3 + FAR_IQR * (q3 - q1))
-    cap = int(FAR_MAX_SHARE * n)
+    cap = int(min(FAR_MAX_SHARE * n, FAR_MAX_COST / (n * M.shape[1])))
     if len(far) > cap:
         far = far[np.argsort(-avg[far], kind="stable")[:cap]]
     if not len(far):

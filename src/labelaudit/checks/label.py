@@ -169,11 +169,29 @@ def _bootstrap_sd(labels: np.ndarray, pred_probs: np.ndarray, assessable: np.nda
     y = labels[rows]
     pp = np.asarray(pred_probs[rows], dtype=np.float64)
     ok = assessable[rows]
+    # what does not depend on the thresholds, once (error_weights per resample cost 28 ms at 100k rows)
+    labelled = y >= 0
+    yl = np.where(labelled, y, 0)
+    given = pp[np.arange(m), yl]
+    other = pp.copy()
+    other[np.arange(m), yl] = -1.0
+    top = other.max(axis=1)
+    del other
+    with np.errstate(invalid="ignore", divide="ignore"):
+        odds = np.where(top + given > 0, top / (top + given), 0.5)
+    base = np.where(top > given, odds, 0.0) * labelled
+    k = pp.shape[1]
     estimates = []
     for _ in range(BOOTSTRAP_RESAMPLES):
         counts = np.bincount(rng.integers(0, m, m), minlength=m).astype(np.float64)
-        th = confident_thresholds(y, pp, counts)
-        e, _ = error_weights(y, pp, th)
+        w = counts * labelled
+        sums = np.bincount(yl, weights=w * given, minlength=k)
+        n_k = np.bincount(yl, weights=w, minlength=k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            th = np.where(n_k > 0, sums / n_k, 1.0)
+        above = pp >= th[None, :]
+        confident = labelled & above.any(axis=1) & (np.where(above, pp, -1.0).argmax(axis=1) != yl)
+        e = np.where(confident, 1.0, base)
         estimates.append(float((counts * e * ok).sum()))
     return float(np.std(estimates, ddof=1)) * (n / m) * math.sqrt(m / n)
 
