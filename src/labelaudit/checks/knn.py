@@ -127,12 +127,18 @@ BIG_ROWS = 500_000
 
 
 def ivf_params(n: int) -> tuple[int, int]:
-    """(nlist, nprobe) for n rows (measured at 100 000 x 128: benchmarks/knn_agreement.py)."""
+    """(nlist, nprobe) for n rows, measured on make_classification rows x 128 (2 cores).
+
+    Up to BIG_ROWS: 1.6 sqrt(N) lists, 24 probed (100 000 rows: recall@10 0.909, ~8 s). Above: 2 sqrt(N)
+    lists, 6 probed (1 000 000 rows: recall@10 0.58 on 2 000 sampled rows; 4 probed 0.48; 4 sqrt(N) lists
+    with 16 probed took the whole KNN stage to 185 s): at that size the scan of candidates dominates, and
+    the outlier check's rows are searched exactly again anyway (exact_far_rows).
+    """
     # faiss wants >= 39 training points per list (it prints a warning otherwise)
-    nlist = max(16, min(int(1.6 * math.sqrt(n)), n // 39))
     if n > BIG_ROWS:
-        nlist = max(16, min(int(4 * math.sqrt(n)), n // 39))
-    return nlist, max(4, min(nlist, NPROBE if n <= BIG_ROWS else 16))
+        return max(16, min(int(2 * math.sqrt(n)), n // 39)), 6
+    nlist = max(16, min(int(1.6 * math.sqrt(n)), n // 39))
+    return nlist, max(4, min(nlist, NPROBE))
 
 
 def pca_projection(M: np.ndarray, seed: int) -> np.ndarray | None:
@@ -184,14 +190,19 @@ def approx_search(M: np.ndarray, metric: str, k1: int, seed: int) -> tuple[np.nd
     index.train(space)
     index.add(space)
     index.nprobe = nprobe
-    c = min(n, CANDIDATE_FACTOR * k1)
+    c = min(n, (CANDIDATE_FACTOR if n <= BIG_ROWS else CANDIDATE_FACTOR // 2) * k1)
     _, cand = index.search(space, c)
-    del P, space
-    scores = exact_scores(M, cand, metric)
-    # best k1 of the candidates by the exact score
-    order = np.argsort(-scores if metric == "cosine" else scores, axis=1, kind="stable")[:, :k1]
-    I = np.take_along_axis(cand, order, axis=1)
-    D = np.take_along_axis(scores, order, axis=1)
+    del P, space, index
+    # the best k1 candidates by the exact score, in chunks (full-size temporaries cost GBs at 1M rows)
+    I = np.empty((n, k1), dtype=np.int64)
+    D = np.empty((n, k1), dtype=np.float32)
+    for s in range(0, n, 65536):
+        cs = cand[s : s + 65536]
+        scores = _exact_scores_rows(M, cs, metric, s)
+        order = np.argsort(-scores if metric == "cosine" else scores, axis=1, kind="stable")[:, :k1]
+        I[s : s + 65536] = np.take_along_axis(cs, order, axis=1)
+        D[s : s + 65536] = np.take_along_axis(scores, order, axis=1)
+    del cand
     D[I < 0] = 0.0
     label = f"approx:ivf-sq8{f'-pca{dp}' if dp < d else ''}(nlist={nlist},nprobe={nprobe},rerank={c})"
     return D, I, label
@@ -236,8 +247,9 @@ def build_knn_graph(
 #: worst, and they are the rows the outlier check's verdict (Q3 + 1.7 x IQR) is about
 FAR_IQR = 1.0
 FAR_MAX_SHARE = 0.05
-#: and at most this many rows x rows x dims of exact search (~5 s on 2 cores): 1 560 far rows at 1M x 128
-FAR_MAX_COST = 2e11
+#: and at most this many rows x rows x dims of exact search (~3 s on 2 cores): 390 far rows at 1M x 128
+#: (1 562 took 13 s there)
+FAR_MAX_COST = 5e10
 
 
 def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
@@ -259,22 +271,33 @@ def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
     return KnnGraph(idx, dist, graph.metric, f"{graph.method}+exact-far({len(far)})")
 
 
-def exact_scores(M: np.ndarray, I: np.ndarray, metric: str) -> np.ndarray:
-    """faiss-style scores of the found pairs from the float32 rows: inner products, or squared L2.
-
-    faiss's ``fvec_*_by_idx`` (multithreaded C++; 0.13 s for 100 000 x 33 pairs x 128 dims where a numpy
-    gather took 3.7 s). ``-1`` (no candidate) scores -inf (cosine) or +inf (euclidean).
-    """
+def _exact_scores_rows(M: np.ndarray, I: np.ndarray, metric: str, start: int) -> np.ndarray:
+    """exact_scores for the query rows start .. start + len(I) of M."""
     import faiss
 
-    M = np.ascontiguousarray(M, dtype=np.float32)
+    X = np.ascontiguousarray(M[start : start + len(I)], dtype=np.float32)
+    Y = np.ascontiguousarray(M, dtype=np.float32)
     ids = np.ascontiguousarray(I, dtype=np.int64)
     out = np.empty(ids.shape, dtype=np.float32)
-    n, d = M.shape
     fn = faiss.fvec_inner_products_by_idx if metric == "cosine" else faiss.fvec_L2sqr_by_idx
-    fn(faiss.swig_ptr(out), faiss.swig_ptr(M), faiss.swig_ptr(M), faiss.swig_ptr(ids), d, ids.shape[0], ids.shape[1])
+    fn(
+        faiss.swig_ptr(out),
+        faiss.swig_ptr(X),
+        faiss.swig_ptr(Y),
+        faiss.swig_ptr(ids),
+        Y.shape[1],
+        len(ids),
+        ids.shape[1],
+    )
     out[ids < 0] = -np.inf if metric == "cosine" else np.inf
     return out
+
+
+def exact_scores(M: np.ndarray, I: np.ndarray, metric: str) -> np.ndarray:
+    """faiss-style scores of the found pairs (row i with each of I[i]) from the float32 rows: inner products,
+    or squared L2. faiss's ``fvec_*_by_idx`` (multithreaded C++; 0.13 s for 100 000 x 33 pairs x 128 dims
+    where a numpy gather took 3.7 s). ``-1`` (no candidate) scores -inf (cosine) or +inf (euclidean)."""
+    return _exact_scores_rows(M, I, metric, 0)
 
 
 def _finish_graph(D, I, metric: str, k: int, label: str, M=None, fmetric=None, self_rows=None) -> KnnGraph:
