@@ -100,3 +100,28 @@ def test_issues_table_has_one_row_per_input_row_in_order(tmp_path_factory, n, k,
         assert flagged_ranks.max() == len(flagged_ranks)
     assert np.allclose(audit.pred_probs.sum(axis=1), 1, atol=1e-5)
     assert audit.summary["checks"]["label"]["count"] == int(iss["is_label_issue"].sum())
+
+
+@given(
+    widths=st.lists(st.integers(1, 4), min_size=1, max_size=6),
+    n=st.integers(0, 50),
+    tile=st.integers(1, 17),
+)
+@settings(max_examples=60, deadline=None)
+def test_assembled_columns_equal_hstack(widths, n, tile):
+    """The tiled copy of feature columns is exactly np.hstack's float32 matrix, NaN included."""
+    import labelaudit.dataset as dsm
+
+    rng = np.random.default_rng(n + sum(widths))
+    blocks = [rng.normal(size=(n, w)) for w in widths]
+    if n:
+        blocks[0][0, 0] = np.nan
+    old = dsm.ASSEMBLE_TILE_ROWS
+    dsm.ASSEMBLE_TILE_ROWS = tile
+    try:
+        got = dsm.assemble_columns(blocks, n)
+    finally:
+        dsm.ASSEMBLE_TILE_ROWS = old
+    want = np.hstack(blocks).astype(np.float32)
+    assert got.flags.c_contiguous and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
