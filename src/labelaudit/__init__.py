@@ -15,6 +15,7 @@ pandas, scikit-learn and cleanlab load only when a scan or a report needs them.
 from __future__ import annotations
 
 import sys
+import time
 import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,10 @@ from labelaudit.errors import (
 )
 
 #: public name -> the module that defines it
+#: when the package was first imported (the CLI's start-up in a scan's timings is measured from here: the
+#: age of the process would count whatever a shell that exec'd the command ran before it)
+IMPORTED_AT = time.perf_counter()
+
 _LAZY = {
     "Audit": "labelaudit.audit",
     "load_audit": "labelaudit.audit",

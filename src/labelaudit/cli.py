@@ -485,16 +485,12 @@ def _scan_options(params: dict[str, Any]) -> tuple[Any, Path | None]:
     return ScanOptions(**kw, crowd_features=crowd_features), crowd_features
 
 
-def _process_age() -> float | None:
-    """Seconds since this process started (Linux /proc; None elsewhere): the start-up a scan's timings record."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as fh:
-            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime", encoding="ascii") as fh:
-            uptime = float(fh.read().split()[0])
-        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return None
+def _process_age() -> float:
+    """Seconds since labelaudit was imported: the start-up a scan's timings record (the interpreter's own
+    start, ~50 ms, is not in it; a process's age would count what an exec-ing shell ran before)."""
+    import labelaudit
+
+    return time.perf_counter() - labelaudit.IMPORTED_AT
 
 
 @dataclass
