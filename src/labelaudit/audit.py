@@ -33,11 +33,6 @@ PRED_PROBS = "pred_probs.npy"
 EXTRA_TABLES = ("items", "annotators")
 
 
-def default_audit_dir(data: Path, cwd: Path | None = None) -> Path:
-    """``<input stem>.labelaudit`` in the current directory."""
-    return (cwd or Path.cwd()) / f"{Path(data).stem}.labelaudit"
-
-
 @dataclass
 class Audit:
     """The result of a scan: manifest facts, one issues row per input row, and the pred_probs."""

@@ -169,12 +169,12 @@ def main_callback(
 
 
 def _audit_dirs(data: list[Path], out: Path | None) -> list[Path]:
+    from labelaudit.names import default_audit_dir
+
     if len(data) == 1:
-        # <input stem>.labelaudit in the current directory (labelaudit.audit.default_audit_dir, without
-        # importing pandas before the first progress line)
-        return [out if out is not None else Path.cwd() / f"{data[0].stem}.labelaudit"]
+        return [out if out is not None else default_audit_dir(data[0])]
     base = out if out is not None else Path.cwd()
-    dirs = [base / f"{p.stem}.labelaudit" for p in data]
+    dirs = [default_audit_dir(p, base) for p in data]
     seen: dict[Path, Path] = {}
     for p, d in zip(data, dirs, strict=True):
         if d in seen:
@@ -379,7 +379,7 @@ def scan(
     except LabelAuditError as err:
         _fail(err)
     run = _ScanRun(
-        startup_s=_process_age(),
+        startup_s=_since_import(),
         options=options,
         command=["labelaudit", *sys.argv[1:]],
         config_file=ctx.meta.get("config_file"),
@@ -485,7 +485,7 @@ def _scan_options(params: dict[str, Any]) -> tuple[Any, Path | None]:
     return ScanOptions(**kw, crowd_features=crowd_features), crowd_features
 
 
-def _process_age() -> float:
+def _since_import() -> float:
     """Seconds since labelaudit was imported: the start-up a scan's timings record (the interpreter's own
     start, ~50 ms, is not in it; a process's age would count what an exec-ing shell ran before)."""
     import labelaudit

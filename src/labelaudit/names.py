@@ -1,4 +1,5 @@
-"""The names a scan is configured with (checks, models, KNN methods), importable without numpy or scikit-learn.
+"""The names a scan is configured with (checks, models, KNN methods, where its audit goes), importable without
+numpy or scikit-learn.
 
 ``ScanOptions`` validates against these while the CLI parses its arguments, before the heavy modules
 load: the time from the command to its first progress line stays under half a second.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from labelaudit.errors import ConfigError
@@ -99,3 +101,8 @@ class FlagSize:
         if self.mode == "rate":
             return f"{self.value:g}"
         return self.mode
+
+
+def default_audit_dir(data: Path, cwd: Path | None = None) -> Path:
+    """``<input stem>.labelaudit`` in ``cwd`` (default: the current directory)."""
+    return (cwd or Path.cwd()) / f"{Path(data).stem}.labelaudit"

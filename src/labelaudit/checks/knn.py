@@ -119,6 +119,7 @@ def choose_method(n: int, d: int, method: KnnMethod) -> str:
 #: drops at least a quarter of the dimensions), from an IVF index of 8-bit codes; then the best
 #: CANDIDATE_FACTOR x (k + 1) candidates of each row re-ranked with exact float32 distances
 PCA_VARIANCE = 0.97
+EPS_VAR = 1e-30
 PCA_SAMPLE = 20_000
 CANDIDATE_FACTOR = 6
 #: lists probed per query: 24 of 1.6 x sqrt(N) up to 500 000 rows; above, fewer lists' worth (see ivf_params)
@@ -164,9 +165,6 @@ def pca_projection(M: np.ndarray, seed: int) -> np.ndarray | None:
     for s in range(0, n, 65536):
         P[s : s + 65536] = M[s : s + 65536] @ Vk
     return P
-
-
-EPS_VAR = 1e-30
 
 
 def approx_search(M: np.ndarray, metric: str, k1: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -272,7 +270,11 @@ def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
 
 
 def _exact_scores_rows(M: np.ndarray, I: np.ndarray, metric: str, start: int) -> np.ndarray:
-    """exact_scores for the query rows start .. start + len(I) of M."""
+    """faiss-style scores of the pairs (row start + i of M, each of I[i]): inner products, or squared L2.
+
+    faiss's ``fvec_*_by_idx`` (multithreaded C++; 0.13 s for 100 000 x 33 pairs x 128 dims where a numpy
+    gather took 3.7 s). ``-1`` (no candidate) scores -inf (cosine) or +inf (euclidean).
+    """
     import faiss
 
     X = np.ascontiguousarray(M[start : start + len(I)], dtype=np.float32)
@@ -291,13 +293,6 @@ def _exact_scores_rows(M: np.ndarray, I: np.ndarray, metric: str, start: int) ->
     )
     out[ids < 0] = -np.inf if metric == "cosine" else np.inf
     return out
-
-
-def exact_scores(M: np.ndarray, I: np.ndarray, metric: str) -> np.ndarray:
-    """faiss-style scores of the found pairs (row i with each of I[i]) from the float32 rows: inner products,
-    or squared L2. faiss's ``fvec_*_by_idx`` (multithreaded C++; 0.13 s for 100 000 x 33 pairs x 128 dims
-    where a numpy gather took 3.7 s). ``-1`` (no candidate) scores -inf (cosine) or +inf (euclidean)."""
-    return _exact_scores_rows(M, I, metric, 0)
 
 
 def _finish_graph(D, I, metric: str, k: int, label: str, M=None, fmetric=None, self_rows=None) -> KnnGraph:

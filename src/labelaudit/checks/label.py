@@ -109,6 +109,25 @@ def confident_thresholds(labels: np.ndarray, pred_probs: np.ndarray, weights: np
     return np.where(counts > 0, th, 1.0)
 
 
+def _rival(pp: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row (labels ``y`` >= 0): the given label's probability, the best other class's, and the weight
+    of an ambiguous disagreement (the odds of the best other class; 0 where the given label is on top)."""
+    rows = np.arange(len(y))
+    given = pp[rows, y]
+    other = pp.copy()
+    other[rows, y] = -1.0
+    top = other.max(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        odds = np.where(top + given > 0, top / (top + given), 0.5)
+    return given, top, np.where(top > given, odds, 0.0)
+
+
+def _confident(pp: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Confident learning's count: of the classes at or above their threshold, the most likely one is not ``y``."""
+    above = pp >= thresholds[None, :]
+    return above.any(axis=1) & (np.where(above, pp, -1.0).argmax(axis=1) != y)
+
+
 def error_weights(labels: np.ndarray, pred_probs: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: how much it counts as an error (1 confident, odds for ambiguous, 0 agreeing) and which kind."""
     n = len(labels)
@@ -119,18 +138,11 @@ def error_weights(labels: np.ndarray, pred_probs: np.ndarray, thresholds: np.nda
         ok = np.flatnonzero(y >= 0)
         pp = np.asarray(pred_probs[start : start + CHUNK_ROWS][ok], dtype=np.float64)
         yy = y[ok]
-        given = pp[np.arange(len(ok)), yy]
-        # confident learning's count: of the classes at or above their threshold, the most likely one
-        above = pp >= thresholds[None, :]
-        confident = above.any(axis=1) & (np.where(above, pp, -1.0).argmax(axis=1) != yy)
-        other = pp.copy()
-        other[np.arange(len(ok)), yy] = -1.0
-        top = other.max(axis=1)
+        given, top, weight = _rival(pp, yy)
+        confident = _confident(pp, yy, thresholds)
         ambiguous = ~confident & (top > given)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            odds = np.where(top + given > 0, top / (top + given), 0.5)
         rows = start + ok
-        e[rows] = np.where(confident, 1.0, np.where(ambiguous, odds, 0.0))
+        e[rows] = np.where(confident, 1.0, weight)
         kind[rows] = np.where(confident, 2, np.where(ambiguous, 1, 0))
     return e, kind
 
@@ -172,14 +184,8 @@ def _bootstrap_sd(labels: np.ndarray, pred_probs: np.ndarray, assessable: np.nda
     # what does not depend on the thresholds, once (error_weights per resample cost 28 ms at 100k rows)
     labelled = y >= 0
     yl = np.where(labelled, y, 0)
-    given = pp[np.arange(m), yl]
-    other = pp.copy()
-    other[np.arange(m), yl] = -1.0
-    top = other.max(axis=1)
-    del other
-    with np.errstate(invalid="ignore", divide="ignore"):
-        odds = np.where(top + given > 0, top / (top + given), 0.5)
-    base = np.where(top > given, odds, 0.0) * labelled
+    given, _, weight = _rival(pp, yl)
+    base = weight * labelled
     k = pp.shape[1]
     estimates = []
     for _ in range(BOOTSTRAP_RESAMPLES):
@@ -189,9 +195,7 @@ def _bootstrap_sd(labels: np.ndarray, pred_probs: np.ndarray, assessable: np.nda
         n_k = np.bincount(yl, weights=w, minlength=k)
         with np.errstate(invalid="ignore", divide="ignore"):
             th = np.where(n_k > 0, sums / n_k, 1.0)
-        above = pp >= th[None, :]
-        confident = labelled & above.any(axis=1) & (np.where(above, pp, -1.0).argmax(axis=1) != yl)
-        e = np.where(confident, 1.0, base)
+        e = np.where(labelled & _confident(pp, yl, th), 1.0, base)
         estimates.append(float((counts * e * ok).sum()))
     return float(np.std(estimates, ddof=1)) * (n / m) * math.sqrt(m / n)
 
