@@ -196,3 +196,22 @@ def test_parity_with_datalab_on_the_same_graph(source):
     ours_p = ck.non_iid(g, seed=0).info["p_value"]
     their_p = lab.get_info("non_iid")["p-value"]
     assert (ours_p < 0.05) == (their_p < 0.05)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pred_probs_outlier_score_equals_cleanlabs(dtype):
+    from cleanlab.outlier import OutOfDistribution
+
+    rng = np.random.default_rng(1)
+    n, k = 3000, 6
+    pp = rng.dirichlet(np.ones(k) * 0.5, n).astype(dtype)
+    y = rng.integers(0, k, n)
+    y[y == 3] = 4  # a class nobody is labelled with
+    y[:40] = -1  # unlabelled rows are scored with the fitted thresholds
+    ood = OutOfDistribution()
+    want = np.empty(n)
+    want[y >= 0] = ood.fit_score(pred_probs=pp[y >= 0], labels=y[y >= 0], verbose=False)
+    want[y < 0] = ood.score(pred_probs=pp[y < 0])
+    got = ck.outlier_from_pred_probs(y, pp)
+    np.testing.assert_allclose(got.scores, want, atol=1e-6)
+    assert got.is_issue.sum() == (want < ck.OUTLIER_PRED_PROBS_THRESHOLD * np.median(want)).sum()

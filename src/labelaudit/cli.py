@@ -511,11 +511,10 @@ class _ScanRun:
 
 def _scan_one(run: _ScanRun, path: Path, target: Path, stderr) -> tuple[dict[str, Any], Any]:
     """Scan and save one file; its batch-report row, and the audit (None when it failed and the batch goes on)."""
-    from labelaudit.console import ProgressPrinter, render_gate_failures
-    from labelaudit.io.atomic import check_writable
-
     started = time.perf_counter()
-    from labelaudit.scan import scan as run_scan  # numpy, pandas, scikit-learn, cleanlab: the scan's imports
+    from labelaudit.console import ProgressPrinter, render_gate_failures  # rich
+    from labelaudit.io.atomic import check_writable
+    from labelaudit.scan import scan as run_scan  # numpy, pandas, scipy: the scan's imports (models load lazily)
 
     imports_s = time.perf_counter() - started
 

@@ -24,9 +24,8 @@ from labelaudit.errors import CheckError, ConfigError, LabelAuditError
 from labelaudit.gates import evaluate_gates
 from labelaudit.io.readers import file_sha256, format_of, open_table
 from labelaudit.manifest import audit_manifest, file_facts, manifest_header
-from labelaudit.names import ALL_CHECKS
+from labelaudit.names import ALL_CHECKS, ModelName
 from labelaudit.oof.kfold import check_assessable, out_of_fold
-from labelaudit.oof.models import ModelName, resolve_auto
 from labelaudit.oof.predprobs import load_pred_probs, permuted_columns_warning
 from labelaudit.options import ScanOptions
 from labelaudit.progress import ProgressCallback, Reporter
@@ -67,22 +66,23 @@ def scan(
     from labelaudit.crowd.exports import is_annotation_export
     from labelaudit.oof.stream import is_dataset_path
 
-    dataset = is_dataset_path(data)
-    source = None
-    if not (dataset or options.low_memory or options.dask or path.suffix.lower() == ".json"):
-        # the one open of the input: its schema now, its bytes once when first read (hashed in the same pass)
-        source = open_table(path, encoding=options.encoding)
-    crowd = options.is_crowd or (
-        options.export_format == "auto"
-        and not dataset
-        and is_annotation_export(path, source.columns if source is not None else None)
-    )
+    timer = _Timer()
+    with timer.stage("read"):
+        dataset = is_dataset_path(data)
+        source = None
+        if not (dataset or options.low_memory or options.dask or path.suffix.lower() == ".json"):
+            # the one open of the input: its schema now, its bytes once when first read (hashed in the same pass)
+            source = open_table(path, encoding=options.encoding)
+        crowd = options.is_crowd or (
+            options.export_format == "auto"
+            and not dataset
+            and is_annotation_export(path, source.columns if source is not None else None)
+        )
     if crowd:
         from labelaudit.crowd.scan import scan_crowd
 
         return scan_crowd(path, options, progress=progress, command=command, config_file=config_file, source=source)
     rep = Reporter(progress)
-    timer = _Timer()
     opts = options
     streamed = _maybe_stream(path, opts, rep, timer, source)
     if streamed is not None:
@@ -153,6 +153,8 @@ def _model_stage(ds: Dataset, opts: ScanOptions, rep: Reporter, timer: _Timer, w
     if opts.model is ModelName.auto:
         if ds.features is None:
             raise ConfigError("no feature columns to train on; pass --features, or --pred-probs FILE")
+        from labelaudit.oof.models import resolve_auto
+
         used, reason = resolve_auto(ds)
         # the reason goes into the summary (and the manifest) once; progress just names the model
         rep.info(f"model: {used.value} (--model auto)")
@@ -226,9 +228,10 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
         )
     results, skipped, knn_info = _run_checks(ds, pred_probs, rare, opts, rep, timer, streamed)
     label_res = results.pop("_label_result")
-    issues = _issues_frame(ds, label_res, results)
-    summary = _summary(ds, label_res, results, skipped, rare, opts)
-    gates = evaluate_gates(opts.fail_above, summary, skipped)
+    with timer.stage("issues"):
+        issues = _issues_frame(ds, label_res, results)
+        summary = _summary(ds, label_res, results, skipped, rare, opts)
+        gates = evaluate_gates(opts.fail_above, summary, skipped)
     data = {
         "labels_file": file_facts(opts.labels_file),
         "pred_probs_files": [file_facts(p) for p in opts.pred_probs],
@@ -501,11 +504,13 @@ def _guard(name: str, fn, *args):
 
 
 def _class_values(ds: Dataset, codes: np.ndarray) -> Any:
-    """Class names for codes (None for -1), vectorised through an object lookup table."""
-    table = np.empty(len(ds.class_names) + 1, dtype=object)
-    table[:-1] = ds.class_names
-    table[-1] = None
-    return table[np.where(codes >= 0, codes, len(ds.class_names))]
+    """Class names for codes (missing for -1) as a pandas array of the names' own dtype.
+
+    The K names are typed once and gathered by code (``take``): building the column from a million Python
+    objects took 0.35 s per column at 1M rows.
+    """
+    names = pd.array(list(ds.class_names))
+    return names.take(np.where(codes >= 0, codes, -1), allow_fill=True)
 
 
 def _issues_frame(ds: Dataset, label_res, results: dict[str, ck.CheckResult]) -> pd.DataFrame:
@@ -513,8 +518,8 @@ def _issues_frame(ds: Dataset, label_res, results: dict[str, ck.CheckResult]) ->
     cols: dict[str, Any] = {"row": np.arange(n, dtype=np.int64)}
     if ds.ids is not None:
         cols["id"] = pd.array(list(ds.ids))
-    cols["given_label"] = pd.array(_class_values(ds, ds.labels))
-    cols["suggested_label"] = pd.array(_class_values(ds, label_res.suggested))
+    cols["given_label"] = _class_values(ds, ds.labels)
+    cols["suggested_label"] = _class_values(ds, label_res.suggested)
     lc = label_res.check
     cols["label_quality"] = lc.scores.astype(np.float64)
     cols["is_label_issue"] = lc.is_issue.astype(bool)
@@ -526,16 +531,15 @@ def _issues_frame(ds: Dataset, label_res, results: dict[str, ck.CheckResult]) ->
         cols[f"{name}_score"] = np.asarray(res.scores, dtype=np.float64)
         cols[f"is_{name}_issue"] = np.asarray(res.is_issue, dtype=bool)
         for extra, values in res.extra_columns.items():
-            vals = pd.array(np.asarray(values), dtype="Int64")
-            vals[np.asarray(values) < 0] = pd.NA
-            cols[extra] = vals
+            values = np.asarray(values, dtype=np.int64)
+            cols[extra] = pd.arrays.IntegerArray(values, values < 0)
     # rank: flagged rows first, then by label quality; 1 = most likely mislabelled
     q = np.where(np.isnan(lc.scores), np.inf, lc.scores)
     order = np.lexsort((np.arange(n), q, ~lc.is_issue))
-    rank = pd.array([pd.NA] * n, dtype="Int64")
     assessed_order = order[label_res.assessable[order]]
+    rank = np.zeros(n, dtype=np.int64)
     rank[assessed_order] = np.arange(1, len(assessed_order) + 1)
-    cols["rank"] = rank
+    cols["rank"] = pd.arrays.IntegerArray(rank, rank == 0)
     return pd.DataFrame(cols)
 
 

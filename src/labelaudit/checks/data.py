@@ -62,18 +62,46 @@ def outlier_from_knn(graph: KnnGraph) -> CheckResult:
     return CheckResult("outlier", scores, is_issue, {"method": "knn", "distance_cutoff": float(cutoff)})
 
 
-def outlier_from_pred_probs(labels: np.ndarray, pred_probs: np.ndarray) -> CheckResult:
-    """Without features: cleanlab's pred_probs-based out-of-distribution score (entropy)."""
-    from cleanlab.outlier import OutOfDistribution
+#: cleanlab's floor on a confident threshold (``CONFIDENT_THRESHOLDS_LOWER_BOUND``) and its value for a class
+#: no row is labelled with (``BIG_VALUE`` in ``get_confident_thresholds``)
+_THRESHOLD_FLOOR = 2e-6
+_ABSENT_CLASS_THRESHOLD = 2.0
+#: rows scored at a time (a memory-mapped pred_probs file is never read whole)
+_OOD_CHUNK = 262_144
 
-    labeled = labels >= 0
-    ood = OutOfDistribution()
-    scores = np.ones(len(labels), dtype=np.float64)
-    scores[labeled] = ood.fit_score(pred_probs=pred_probs[labeled], labels=labels[labeled], verbose=False)
-    if (~labeled).any():
-        scores[~labeled] = ood.score(pred_probs=pred_probs[~labeled])
+
+def outlier_from_pred_probs(labels: np.ndarray, pred_probs: np.ndarray) -> CheckResult:
+    """Without features: cleanlab's pred_probs-based out-of-distribution score, in closed form.
+
+    ``cleanlab.outlier.OutOfDistribution().fit_score(pred_probs=, labels=)`` with its defaults: each row's
+    probabilities minus the per-class confident thresholds (fitted on the labelled rows), shifted by the
+    largest threshold and renormalised, scored 1 - normalised entropy. Computed here in chunks rather than
+    through cleanlab, whose import alone took 0.7 s of a 1M-row ``--pred-probs`` scan; the scores equal
+    cleanlab's (test).
+    """
+    k = pred_probs.shape[1]
+    sums = np.zeros(k)
+    counts = np.zeros(k)
+    for start in range(0, len(labels), _OOD_CHUNK):
+        y = labels[start : start + _OOD_CHUNK]
+        ok = y >= 0
+        pp = np.asarray(pred_probs[start : start + _OOD_CHUNK][ok], dtype=np.float64)
+        sums += np.bincount(y[ok], weights=pp[np.arange(len(pp)), y[ok]], minlength=k)
+        counts += np.bincount(y[ok], minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        thresholds = np.where(counts > 0, sums / counts, _ABSENT_CLASS_THRESHOLD)
+    thresholds = np.clip(thresholds, _THRESHOLD_FLOOR, None)
+    scores = np.empty(len(labels), dtype=np.float64)
+    shift = thresholds.max() - thresholds
+    for start in range(0, len(labels), _OOD_CHUNK):
+        adj = np.asarray(pred_probs[start : start + _OOD_CHUNK], dtype=np.float64) + shift
+        adj /= adj.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            plogp = np.where(adj > 0, adj * np.log(adj), 0.0)
+        scores[start : start + len(adj)] = 1.0 + plogp.sum(axis=1) / np.log(k)
     cutoff = OUTLIER_PRED_PROBS_THRESHOLD * float(np.median(scores))
-    return CheckResult("outlier", scores, scores < cutoff, {"method": "pred_probs", "score_cutoff": cutoff})
+    info = {"method": "pred_probs", "score_cutoff": cutoff}
+    return CheckResult("outlier", scores, scores < cutoff, info)
 
 
 def near_duplicate(graph: KnnGraph) -> CheckResult:

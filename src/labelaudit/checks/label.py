@@ -24,6 +24,7 @@ score is NaN and they are never flagged or counted.
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -187,16 +188,29 @@ def _bootstrap_sd(labels: np.ndarray, pred_probs: np.ndarray, assessable: np.nda
     given, _, weight = _rival(pp, yl)
     base = weight * labelled
     k = pp.shape[1]
+
+    def resamples():  # the same resamples (rng's next draws) each time it is called
+        draw = copy.deepcopy(rng)
+        for _ in range(BOOTSTRAP_RESAMPLES):
+            counts = np.bincount(draw.integers(0, m, m), minlength=m).astype(np.float64)
+            w = counts * labelled
+            sums = np.bincount(yl, weights=w * given, minlength=k)
+            n_k = np.bincount(yl, weights=w, minlength=k)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                yield counts, np.where(n_k > 0, sums / n_k, 1.0)
+
+    # A row's confident-learning verdict changes between resamples only if one of its probabilities lies
+    # within the range the thresholds take over the resamples; every other row's verdict is computed once.
+    ths = np.array([th for _, th in resamples()])
+    lo, hi = ths.min(axis=0), ths.max(axis=0)
+    moving = ((pp >= lo) & (pp <= hi)).any(axis=1) & labelled
+    e_fixed = np.where(labelled & _confident(pp, yl, ths[0]), 1.0, base) * ok * ~moving
+    sub = np.flatnonzero(moving)
+    pp_s, y_s, base_s, ok_s = pp[sub], yl[sub], base[sub], ok[sub]
     estimates = []
-    for _ in range(BOOTSTRAP_RESAMPLES):
-        counts = np.bincount(rng.integers(0, m, m), minlength=m).astype(np.float64)
-        w = counts * labelled
-        sums = np.bincount(yl, weights=w * given, minlength=k)
-        n_k = np.bincount(yl, weights=w, minlength=k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            th = np.where(n_k > 0, sums / n_k, 1.0)
-        e = np.where(labelled & _confident(pp, yl, th), 1.0, base)
-        estimates.append(float((counts * e * ok).sum()))
+    for counts, th in resamples():
+        e_s = np.where(_confident(pp_s, y_s, th), 1.0, base_s) * ok_s
+        estimates.append(float(counts @ e_fixed + counts[sub] @ e_s))
     return float(np.std(estimates, ddof=1)) * (n / m) * math.sqrt(m / n)
 
 

@@ -14,14 +14,10 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedKFold
-from threadpoolctl import threadpool_limits
 
 from labelaudit.dataset import Dataset
 from labelaudit.errors import ConfigError, ModelError, SchemaError
-from labelaudit.oof.models import ModelName, make_model
+from labelaudit.names import ModelName
 from labelaudit.progress import Reporter
 
 
@@ -61,6 +57,8 @@ def check_assessable(ds: Dataset, folds: int) -> list[int]:
 
 def assign_folds(labels: np.ndarray, rare: list[int], folds: int, seed: int) -> np.ndarray:
     """Fold id per row: StratifiedKFold(shuffle, seed) for common classes, round-robin for rare ones."""
+    from sklearn.model_selection import StratifiedKFold
+
     fold = np.full(len(labels), -1, dtype=np.int64)
     labeled = np.flatnonzero(labels >= 0)
     is_rare = np.isin(labels[labeled], rare)
@@ -81,6 +79,9 @@ def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes, members: b
     ``members``: for a soft-voting ensemble, a list with each member's probabilities instead of their mean
     (the members are combined afterwards by :mod:`labelaudit.oof.ensemble`).
     """
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -136,6 +137,10 @@ def out_of_fold(
     reporter: Reporter,
 ) -> OOFResult:
     """Fit one model per fold and collect each row's prediction from the model that did not see it."""
+    from joblib import Parallel, delayed
+
+    from labelaudit.oof.models import make_model
+
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2 (got {folds})")
     fs = ds.features
