@@ -153,13 +153,16 @@ def _model_stage(ds: Dataset, opts: ScanOptions, rep: Reporter, timer: _Timer, w
     if opts.model is ModelName.auto:
         if ds.features is None:
             raise ConfigError("no feature columns to train on; pass --features, or --pred-probs FILE")
-        from labelaudit.oof.models import resolve_auto
+        with timer.stage("imports:models"):  # scikit-learn, loaded only when a model is trained
+            from labelaudit.oof.models import resolve_auto
 
         used, reason = resolve_auto(ds)
         # the reason goes into the summary (and the manifest) once; progress just names the model
         rep.info(f"model: {used.value} (--model auto)")
     else:
         used, reason = opts.model, "chosen with --model"
+        with timer.stage("imports:models"):
+            import labelaudit.oof.models  # noqa: F401 - scikit-learn, timed apart from the folds
     with timer.stage("oof"):
         oof = out_of_fold(ds, used, folds=opts.folds, seed=opts.seed, jobs=opts.jobs, reporter=rep)
     pred_probs = oof.pred_probs
