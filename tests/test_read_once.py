@@ -59,6 +59,30 @@ def test_the_input_swapped_after_the_read_does_not_reach_the_audit(tmp_path, suf
     assert n_removed == int(audit.issues["is_label_issue"].sum())
 
 
+def test_a_big_input_swapped_after_the_read_is_refused_not_copied(tmp_path, monkeypatch):
+    """Over RETAIN_BYTES the bytes are not held: the cleaned copy hashes the file again and refuses a new one."""
+    from labelaudit.io import readers
+
+    monkeypatch.setattr(readers, "RETAIN_BYTES", 0)
+    path = tmp_path / "data.parquet"
+    _write(_frame(), path)
+
+    def swap(event: ProgressEvent) -> None:
+        if event.kind == "end" and event.stage == "read":
+            _write(_frame(seed=1).iloc[:250], path)
+
+    audit = labelaudit.scan(path, checks="label", folds=3, progress=swap)
+    assert audit.manifest["input"]["rows"] == 300
+    with pytest.raises(labelaudit.InputError, match="is not the data this audit was made from"):
+        audit.save(tmp_path / "audit", extra=write_default_cleaned)
+    assert not (tmp_path / "audit").exists()  # no half-written audit
+    # unchanged, the same big file is copied from its path
+    _write(_frame(), path)
+    audit = labelaudit.scan(path, checks="label", folds=3)
+    out = audit.save(tmp_path / "audit2", extra=write_default_cleaned)
+    assert _rows(out / "cleaned.parquet") + _rows(out / "removed.parquet") == 300
+
+
 def _rows(p):
     if p.suffix == ".csv":
         return len(pd.read_csv(p))

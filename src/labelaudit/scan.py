@@ -22,6 +22,7 @@ from labelaudit.checks.registry import REGISTRY, CheckInputs, skip_reason
 from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import CheckError, ConfigError, LabelAuditError
 from labelaudit.gates import evaluate_gates
+from labelaudit.io.memory import release_freed_memory
 from labelaudit.io.readers import file_sha256, format_of, open_table
 from labelaudit.manifest import audit_manifest, file_facts, manifest_header
 from labelaudit.names import ALL_CHECKS, ModelName
@@ -102,6 +103,7 @@ def scan(
             exclude=(opts.image,) if opts.image else (),
         )
         sha = source.sha256()
+        release_freed_memory()  # the parsed table's pages (the matrix is all that stays)
         rep.end("read", f"read {ds.n_rows} rows, {ds.n_classes} classes")
     notes: list[str] = list(ds.notes)
     warned: list[str] = []
@@ -229,7 +231,10 @@ def _finish(m: _Modelled, opts: ScanOptions, rep: Reporter, timer: _Timer, comma
         rep.warning(
             f"classes with fewer than {opts.folds} rows are not assessed: {listing(ds.class_names[c] for c in rare)}"
         )
-    results, skipped, knn_info = _run_checks(ds, pred_probs, rare, opts, rep, timer, streamed)
+    # the KNN stage may transform the feature matrix in place (nothing reads it afterwards), unless it is
+    # the input array itself, which the default cleaned copy is written from
+    reuse = m.source is None or m.source.matrix is None
+    results, skipped, knn_info = _run_checks(ds, pred_probs, rare, opts, rep, timer, streamed, reuse=reuse)
     label_res = results.pop("_label_result")
     with timer.stage("issues"):
         issues = _issues_frame(ds, label_res, results)
@@ -433,7 +438,9 @@ def check_gates_can_run(opts: ScanOptions, has_features: bool, n_rows: int, stre
             raise ConfigError(f"--fail-above gates '{name}', but that check will be skipped: it {reason}")
 
 
-def _run_checks(ds: Dataset, pred_probs, rare, opts: ScanOptions, rep: Reporter, timer: _Timer, streamed=None):
+def _run_checks(
+    ds: Dataset, pred_probs, rare, opts: ScanOptions, rep: Reporter, timer: _Timer, streamed=None, *, reuse=False
+):
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     wanted = list(opts.checks)
@@ -451,7 +458,7 @@ def _run_checks(ds: Dataset, pred_probs, rare, opts: ScanOptions, rep: Reporter,
         with timer.stage("knn"):
             rep.start("knn", message="building the shared KNN graph")
             try:
-                M, metric = knn_matrix(fs, standardize=ds.kind == "tabular", seed=opts.seed)
+                M, metric = knn_matrix(fs, standardize=ds.kind == "tabular", seed=opts.seed, reuse=reuse)
                 from labelaudit.checks.knn import resolve_knn_device
 
                 device = resolve_knn_device(opts.device, ds.n_rows)
@@ -461,6 +468,7 @@ def _run_checks(ds: Dataset, pred_probs, rare, opts: ScanOptions, rep: Reporter,
             except (ValueError, MemoryError, RuntimeError) as err:
                 raise CheckError(f"building the KNN graph failed: {err}; try --knn approx or fewer --checks") from err
             del M
+            release_freed_memory()  # the index, projections and candidates
             knn_info = {"k": graph.k, "metric": graph.metric, "method": graph.method}
             rep.end("knn", f"KNN graph: {graph.method}, {graph.metric}")
     # the label check always runs: suggested labels and ranking come from it

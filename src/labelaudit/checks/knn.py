@@ -57,8 +57,11 @@ def one_scale(M: np.ndarray) -> bool:
     return not len(positive) or float(positive.max()) <= ONE_SCALE_RATIO * float(np.median(positive))
 
 
-def knn_matrix(fs: FeatureSet, *, standardize: bool, seed: int) -> tuple[np.ndarray, str]:
+def knn_matrix(fs: FeatureSet, *, standardize: bool, seed: int, reuse: bool = False) -> tuple[np.ndarray, str]:
     """A dense, finite float32 matrix to search, and the metric.
+
+    ``reuse``: the caller needs ``fs.X`` no more, so a float32 C-ordered ``X`` is transformed in place
+    instead of copied (512 MB at 1M x 128); ``fs.X`` then holds the searched matrix.
 
     Missing values take the column median. Tabular columns (``standardize``) in different units are
     standardised so that no single column dominates the distance, each column's scale floored at the
@@ -75,7 +78,8 @@ def knn_matrix(fs: FeatureSet, *, standardize: bool, seed: int) -> tuple[np.ndar
         n_comp = max(1, min(100, X.shape[1] - 1, X.shape[0] - 1))
         M = TruncatedSVD(n_components=n_comp, random_state=seed).fit_transform(X).astype(np.float32)
     else:
-        M = np.array(X, dtype=np.float32, copy=True)
+        in_place = reuse and X.dtype == np.float32 and X.flags.c_contiguous and X.flags.writeable
+        M = X if in_place else np.array(X, dtype=np.float32, copy=True)
         if np.isnan(M).any():
             med = np.nanmedian(M, axis=0)
             med = np.where(np.isnan(med), 0.0, med)
@@ -125,6 +129,8 @@ CANDIDATE_FACTOR = 6
 #: lists probed per query: 24 of 1.6 x sqrt(N) up to 500 000 rows; above, fewer lists' worth (see ivf_params)
 NPROBE = 24
 BIG_ROWS = 500_000
+#: query rows searched at a time (large enough for faiss to parallelise over queries)
+SEARCH_CHUNK = 65_536
 
 
 def ivf_params(n: int) -> tuple[int, int]:
@@ -189,18 +195,17 @@ def approx_search(M: np.ndarray, metric: str, k1: int, seed: int) -> tuple[np.nd
     index.add(space)
     index.nprobe = nprobe
     c = min(n, (CANDIDATE_FACTOR if n <= BIG_ROWS else CANDIDATE_FACTOR // 2) * k1)
-    _, cand = index.search(space, c)
-    del P, space, index
-    # the best k1 candidates by the exact score, in chunks (full-size temporaries cost GBs at 1M rows)
+    # searched and re-ranked SEARCH_CHUNK rows at a time: only the chunk's c candidates are ever held
+    # (all rows' candidates and their approximate scores took 400 MB at 1M rows)
     I = np.empty((n, k1), dtype=np.int64)
     D = np.empty((n, k1), dtype=np.float32)
-    for s in range(0, n, 65536):
-        cs = cand[s : s + 65536]
+    for s in range(0, n, SEARCH_CHUNK):
+        _, cs = index.search(space[s : s + SEARCH_CHUNK], c)
         scores = _exact_scores_rows(M, cs, metric, s)
         order = np.argsort(-scores if metric == "cosine" else scores, axis=1, kind="stable")[:, :k1]
-        I[s : s + 65536] = np.take_along_axis(cs, order, axis=1)
-        D[s : s + 65536] = np.take_along_axis(scores, order, axis=1)
-    del cand
+        I[s : s + SEARCH_CHUNK] = np.take_along_axis(cs, order, axis=1)
+        D[s : s + SEARCH_CHUNK] = np.take_along_axis(scores, order, axis=1)
+    del P, space, index
     D[I < 0] = 0.0
     label = f"approx:ivf-sq8{f'-pca{dp}' if dp < d else ''}(nlist={nlist},nprobe={nprobe},rerank={c})"
     return D, I, label

@@ -83,7 +83,9 @@ def load_audited_data(audit: Audit, data: Path | None = None) -> AuditedData:
     source = audit.source
     if source is not None and (data is not None and Path(data).resolve() != Path(source.path).resolve()):
         source = None
-    if source is None or source.sha256() != m["input"]["sha256"]:
+    # a source that kept the bytes it parsed is the audited data; one read from its path (a big file) may
+    # have changed since the scan read it, so its file is hashed again
+    if source is None or source.sha256() != m["input"]["sha256"] or (not source.is_array and not source.retained):
         verify_audited_file(audit, path)
         source = None
     labels_file = Path(m["labels_file"]["path"]) if m.get("labels_file") else None

@@ -28,8 +28,10 @@ NUMPY_SUFFIXES = {".npy", ".npz"}
 DATA_SUFFIXES = CSV_SUFFIXES | PARQUET_SUFFIXES | JSONL_SUFFIXES | ARROW_SUFFIXES | NUMPY_SUFFIXES
 SUPPORTED = "CSV/TSV, Parquet, JSON Lines, Feather/Arrow, NPY or NPZ"
 #: a table file up to this size is read from disk once, hashed in the same pass, and parsed from memory
-#: (also when the audit writes its cleaned copy); a bigger one is read from its path each time it is needed
-RETAIN_BYTES = 1 << 30
+#: (also when the audit writes its cleaned copy); a bigger one is read from its path each time it is needed,
+#: and the cleaned copy re-checks its hash first. 256 MiB: holding a 1M x 128 Parquet file's 585 MB for the
+#: whole scan, beside the parsed matrix, was a sixth of that scan's peak memory
+RETAIN_BYTES = 1 << 28
 PICKLE_REFUSED = (
     "holds pickled Python objects, which labelaudit refuses to load because loading them can run code; "
     "save a plain numeric array with numpy.save(..., allow_pickle=False)"
@@ -150,6 +152,11 @@ class TableSource:
                     chunks.append(block)
             self._content, self._sha256 = b"".join(chunks), h.hexdigest()
         return self._content
+
+    @property
+    def retained(self) -> bool:
+        """Whether the bytes parsed are held (read once): False for a file over RETAIN_BYTES."""
+        return self._content is not None or self.format == "table"
 
     def sha256(self) -> str:
         """SHA-256 of the bytes that were parsed (of the file, when it is read from its path)."""
