@@ -125,3 +125,39 @@ def test_assembled_columns_equal_hstack(widths, n, tile):
     want = np.hstack(blocks).astype(np.float32)
     assert got.flags.c_contiguous and got.dtype == np.float32
     np.testing.assert_array_equal(got, want)
+
+
+@given(
+    kinds=st.lists(st.sampled_from(["num", "int", "vec"]), min_size=1, max_size=7),
+    n=st.integers(1, 40),
+    flush=st.sampled_from([1, 64, 1 << 30]),
+    tile=st.integers(1, 9),
+)
+@settings(max_examples=60, deadline=None)
+def test_feature_matrix_filled_as_columns_convert_equals_hstack(kinds, n, flush, tile):
+    """tabular_features fills the matrix in flushes of converted columns: exactly the hstack of them all."""
+    import pyarrow as pa
+
+    import labelaudit.dataset as dsm
+
+    rng = np.random.default_rng(n + len(kinds))
+    cols, want = {}, []
+    for i, kind in enumerate(kinds):
+        if kind == "vec":
+            m = rng.normal(size=(n, 3)).astype(np.float32)
+            cols[f"c{i}"] = pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), 3)
+            want.append(m)
+        else:
+            v = rng.normal(size=n) if kind == "num" else rng.integers(0, 9, n).astype(float)
+            v[0] = np.nan
+            cols[f"c{i}"] = pa.array(v, from_pandas=True) if kind == "num" else pa.array(v.astype("float64"))
+            want.append(v[:, None])
+    table = pa.table(cols)
+    old = dsm.ASSEMBLE_FLUSH_BYTES, dsm.ASSEMBLE_TILE_ROWS
+    dsm.ASSEMBLE_FLUSH_BYTES, dsm.ASSEMBLE_TILE_ROWS = flush, tile
+    try:
+        fs, _ = dsm.tabular_features(table, list(cols))
+    finally:
+        dsm.ASSEMBLE_FLUSH_BYTES, dsm.ASSEMBLE_TILE_ROWS = old
+    np.testing.assert_array_equal(fs.X, np.hstack(want).astype(np.float32))
+    assert fs.X.flags.c_contiguous and len(fs.names) == fs.X.shape[1] == len(fs.categorical)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from scipy import sparse
 
 from labelaudit.errors import InputError, SchemaError
+from labelaudit.io.memory import release_freed_memory
 from labelaudit.io.readers import LABEL_HEADER_NAMES, TableSource, read_labels_file
 from labelaudit.progress import Reporter
 
@@ -236,8 +237,16 @@ def assemble_columns(blocks: list[np.ndarray], n: int) -> np.ndarray:
     """
     d = sum(b.shape[1] for b in blocks)
     X = np.empty((n, d), dtype=np.float32)
+    _write_tiles(X, blocks, 0)
+    return X
+
+
+def _write_tiles(X: np.ndarray, blocks: list[np.ndarray], start_col: int) -> None:
+    """Copy ``blocks`` side by side into ``X``'s columns from ``start_col``, one tile of rows at a time."""
+    d = sum(b.shape[1] for b in blocks)
     if not d:
-        return X
+        return
+    n = X.shape[0]
     for s in range(0, n, ASSEMBLE_TILE_ROWS):
         e = min(n, s + ASSEMBLE_TILE_ROWS)
         tile = np.empty((d, e - s), dtype=np.float32)
@@ -246,33 +255,48 @@ def assemble_columns(blocks: list[np.ndarray], n: int) -> np.ndarray:
             w = b.shape[1]
             tile[off : off + w] = b[s:e].T
             off += w
-        X[s:e] = tile.T
-    return X
+        X[s:e, start_col : start_col + d] = tile.T
+
+
+#: converted columns waiting to be copied into the feature matrix, at most this many bytes: the matrix is
+#: filled as the columns are converted instead of after all of them (a second full copy: 512 MB at 1M x 128)
+ASSEMBLE_FLUSH_BYTES = 64 << 20
 
 
 def tabular_features(table: pa.Table, columns: list[str]) -> tuple[FeatureSet, DataKind]:
     n = table.num_rows
-    blocks: list[np.ndarray] = []
     names: list[str] = []
     cat: list[bool] = []
     notes: list[str] = []
     null_counts = np.zeros(n, dtype=np.float32)
-    n_vector = 0
-    for name in columns:
-        col = table.column(name)
-        if _is_vector(col.type):
-            mat = _vector_column(col, name)
-            blocks.append(mat)
-            names.extend(f"{name}[{i}]" for i in range(mat.shape[1]))
-            cat.extend([False] * mat.shape[1])
-            n_vector += 1
-            continue
-        vals, is_cat = _scalar_column(col, name, notes)
-        null_counts += np.isnan(vals)
-        blocks.append(vals[:, None])
-        names.append(name)
-        cat.append(is_cat)
-    X = assemble_columns(blocks, n)
+    vectors = {c: _vector_column(table.column(c), c) for c in columns if _is_vector(table.column(c).type)}
+    n_vector = len(vectors)
+    if n_vector == 1 and len(columns) == 1:
+        (name,) = columns
+        X = np.ascontiguousarray(vectors.pop(name), dtype=np.float32)  # an embedding column: no second copy
+        names.extend(f"{name}[{i}]" for i in range(X.shape[1]))
+        cat.extend([False] * X.shape[1])
+    else:
+        X = np.empty((n, sum(vectors[c].shape[1] if c in vectors else 1 for c in columns)), dtype=np.float32)
+        pending: list[np.ndarray] = []
+        done = 0  # columns of X filled
+        for name in columns:
+            if name in vectors:
+                block = vectors.pop(name)
+                names.extend(f"{name}[{i}]" for i in range(block.shape[1]))
+                cat.extend([False] * block.shape[1])
+            else:
+                vals, is_cat = _scalar_column(table.column(name), name, notes)
+                null_counts += np.isnan(vals)
+                block = vals[:, None]
+                names.append(name)
+                cat.append(is_cat)
+            pending.append(block)
+            if sum(b.nbytes for b in pending) >= ASSEMBLE_FLUSH_BYTES:
+                _write_tiles(X, pending, done)
+                done += sum(b.shape[1] for b in pending)
+                pending = []
+        _write_tiles(X, pending, done)
     kind: DataKind = "embedding" if n_vector == 1 and len(columns) == 1 else "tabular"
     fs = FeatureSet(
         X=X,
@@ -436,6 +460,7 @@ def build_dataset(
     )
     wanted = [c for c in (plan.label, plan.id, plan.text, *plan.features) if c is not None]
     table = source.read(wanted)
+    release_freed_memory()  # the file's read buffers: only the table stays
     n = table.num_rows
     if n == 0:
         raise InputError(f"{source.path} has a header but no rows; give a file with data rows")
