@@ -161,3 +161,25 @@ def test_feature_matrix_filled_as_columns_convert_equals_hstack(kinds, n, flush,
         dsm.ASSEMBLE_FLUSH_BYTES, dsm.ASSEMBLE_TILE_ROWS = old
     np.testing.assert_array_equal(fs.X, np.hstack(want).astype(np.float32))
     assert fs.X.flags.c_contiguous and len(fs.names) == fs.X.shape[1] == len(fs.categorical)
+
+
+def test_a_fold_scaled_in_chunks_predicts_as_the_plain_pipeline(monkeypatch):
+    """fit_predict_fold fits a leading StandardScaler over row chunks and scales in place: same probabilities."""
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from labelaudit.oof import kfold
+
+    monkeypatch.setattr(kfold, "SCALER_CHUNK_ROWS", 7)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    X = (rng.normal(size=(300, 5)) * [1, 10, 100, 0.1, 3] + y[:, None]).astype(np.float32)
+    X_before = X.copy()
+    est = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    train, pred = np.arange(100, 300), np.arange(100)
+    got, _, _ = kfold.fit_predict_fold(clone(est), X, y, train, pred, 3)
+    want = clone(est).fit(X[train], y[train]).predict_proba(X[pred])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_array_equal(X, X_before)  # the caller's matrix is never scaled in place
