@@ -2,6 +2,7 @@
 
     python benchmarks/crowd.py                       # K=10 x 10 000 items and K=4 x 3 000 items, 3 seeds each
     python benchmarks/crowd.py --sizes 10:20000 --seeds 2
+    python benchmarks/crowd.py --sizes 10:5000,4:3000 --seeds 6 --no-crowdkit   # more seeds, labelaudit only
 
 Crowds from ``labelaudit.crowd.simulate.simulate_crowd``: 3 labels per item, long-tailed activity (log-normal,
 median ~100 answers, a quarter with ~40 or fewer), 20 % hard items that pull even good annotators
@@ -75,7 +76,7 @@ def crowdkit_methods(sim, items, k):
     return out
 
 
-def one_crowd(k: int, n_items: int, seed: int, budget_share: float):
+def one_crowd(k: int, n_items: int, seed: int, budget_share: float, crowdkit: bool = True):
     from labelaudit.crowd.active import expected_gain, pooled_confusion
     from labelaudit.crowd.consensus import dawid_skene, majority_vote, vote_counts
     from labelaudit.crowd.simulate import simulate_crowd
@@ -95,7 +96,7 @@ def one_crowd(k: int, n_items: int, seed: int, budget_share: float):
     row["seconds: labelaudit"] = time.perf_counter() - t0
     row["consensus: labelaudit"] = (ds.labels == truth).mean()
     row["shrinkage strength"] = strength
-    for name, (pred, secs) in crowdkit_methods(sim, items, k).items():
+    for name, (pred, secs) in (crowdkit_methods(sim, items, k) if crowdkit else {}).items():
         row[f"consensus: {name}"] = (pred == truth).mean()
         row[f"seconds: {name}"] = secs
     agree = pd.Series(labels == mv[item_idx]).groupby(ann_idx).mean().to_numpy()
@@ -131,12 +132,13 @@ def main() -> None:
     ap.add_argument("--sizes", default="10:10000,4:3000", help="K:items pairs")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--budget", type=float, default=0.1, help="share of items that get one more answer")
+    ap.add_argument("--no-crowdkit", action="store_true", help="skip crowd-kit's methods (minutes per crowd)")
     args = ap.parse_args()
     rows = []
     for spec in args.sizes.split(","):
         k, n = map(int, spec.split(":"))
         for seed in range(args.seeds):
-            rows.append(one_crowd(k, n, seed, args.budget))
+            rows.append(one_crowd(k, n, seed, args.budget, crowdkit=not args.no_crowdkit))
             print(f"K={k} items={n} seed={seed} done", file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)
     summary = df.groupby(["K", "items"]).mean(numeric_only=True).drop(columns=["seed"]).T
