@@ -212,6 +212,8 @@ def test_pred_probs_outlier_score_equals_cleanlabs(dtype):
     want = np.empty(n)
     want[y >= 0] = ood.fit_score(pred_probs=pp[y >= 0], labels=y[y >= 0], verbose=False)
     want[y < 0] = ood.score(pred_probs=pp[y < 0])
-    got = ck.outlier_from_pred_probs(y, pp)
+    from labelaudit.checks.label import confident_thresholds
+
+    got = ck.outlier_from_pred_probs(y, pp, confident_thresholds(y, pp))
     np.testing.assert_allclose(got.scores, want, atol=1e-6)
     assert got.is_issue.sum() == (want < ck.OUTLIER_PRED_PROBS_THRESHOLD * np.median(want)).sum()

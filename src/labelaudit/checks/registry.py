@@ -17,6 +17,7 @@ import numpy as np
 
 from labelaudit.checks import data as ck
 from labelaudit.checks.knn import KnnGraph
+from labelaudit.checks.label import confident_thresholds
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Check:
 def _outlier(x: CheckInputs) -> ck.CheckResult:
     if x.graph is not None:
         return ck.outlier_from_knn(x.graph)
-    return ck.outlier_from_pred_probs(x.labels, x.pred_probs)
+    return ck.outlier_from_pred_probs(x.labels, x.pred_probs, confident_thresholds(x.labels, x.pred_probs))
 
 
 REGISTRY: dict[str, Check] = {

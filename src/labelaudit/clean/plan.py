@@ -143,22 +143,11 @@ def plan_actions(
     checks = _parse_checks(checks)
     iss = audit.issues
     n = len(iss)
-    table = pd.DataFrame(
-        {
-            "row": iss["row"].to_numpy(),
-            "action": _objects(np.full(n, "keep", dtype=object)),
-            "reason": _objects(np.full(n, "", dtype=object)),
-            "old_label": _objects(iss["given_label"].astype(object).to_numpy()),
-            "new_label": _objects(iss["given_label"].astype(object).to_numpy()),
-        }
-    )
-    if "id" in iss.columns:
-        table.insert(1, "id", _objects(iss["id"].astype(object).to_numpy()))
     label_rows, other_rows = _candidates(audit, checks)
-    # writable copies: under pandas' copy-on-write, to_numpy() may return a read-only view
-    act = table["action"].to_numpy(dtype=object, copy=True)
-    why = table["reason"].to_numpy(dtype=object, copy=True)
-    new_label = table["new_label"].to_numpy(dtype=object, copy=True)
+    act = np.full(n, "keep", dtype=object)
+    why = np.full(n, "", dtype=object)
+    old_label = iss["given_label"].astype(object).to_numpy(copy=True)
+    new_label = old_label.copy()
     o_rows = np.fromiter(other_rows, dtype=np.int64, count=len(other_rows))
     l_rows = np.fromiter(label_rows, dtype=np.int64, count=len(label_rows))
     o_why = np.array(list(other_rows.values()), dtype=object)
@@ -175,7 +164,12 @@ def plan_actions(
             act[l_rows[sure]], why[l_rows[sure]] = "relabel", l_why[sure]
             new_label[l_rows[sure]] = iss["suggested_label"].astype(object).to_numpy()[l_rows[sure]]
             why[l_rows[~sure]] = l_why[~sure] + "; suggestion not confident: left unchanged for review"
-    table["action"], table["reason"], table["new_label"] = _objects(act), _objects(why), _objects(new_label)
+    columns = {"row": iss["row"].to_numpy()}
+    if "id" in iss.columns:
+        columns["id"] = _objects(iss["id"].astype(object).to_numpy())
+    columns.update(action=_objects(act), reason=_objects(why), old_label=_objects(old_label))
+    columns["new_label"] = _objects(new_label)
+    table = pd.DataFrame(columns)
     plan = Plan(table)
     if action is not Action.flag:
         _apply_caps(plan, audit, max_class_fraction)
