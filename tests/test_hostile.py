@@ -694,6 +694,21 @@ def test_tampered_manifest_list_entries_are_exit_2(keys, value, template, tmp_pa
     assert f"an entry of '{'.'.join(keys)}' is not what labelaudit wrote" in res.output
 
 
+@pytest.mark.parametrize("value", [None, {"count": 1}, {"count": "1", "rate": 0.1}])
+def test_tampered_check_summaries_are_exit_2(value, template, tmp_path):
+    """Found by the fuzzer: summary.checks.<name> = null crashed the summary table (exit 3)."""
+    from typer.testing import CliRunner
+
+    audit = tmp_path / "b.labelaudit"
+    shutil.copytree(template / "b.labelaudit", audit)
+    m = json.loads((audit / "manifest.json").read_text())
+    m["summary"]["checks"]["summary"] = value
+    (audit / "manifest.json").write_text(json.dumps(m))
+    res = invoke(CliRunner(), ["report", str(audit), "--data", str(template / "b.csv")])
+    assert res.exit_code == 2, res.output
+    assert "'summary.checks.summary' is not what labelaudit wrote" in res.output
+
+
 def test_a_target_that_appears_while_writing_is_not_replaced(tmp_path):
     from labelaudit.errors import OutputError
     from labelaudit.io.atomic import atomic_directory, atomic_file

@@ -198,6 +198,8 @@ MANIFEST_ENTRIES: dict[tuple[str, ...], dict[str, Any]] = {
     ("gates", "results"): {"check": str, "passed": bool, "rate": (int, float), "threshold": (int, float)},
     ("summary", "per_class"): {"rows": int, "flagged": int, "rate": (int, float), "assessed": bool},
 }
+#: what every check's entry in summary.checks holds (the summary and reports index both)
+CHECK_SUMMARY: dict[str, Any] = {"count": int, "rate": (int, float)}
 ISSUES_COLUMNS = ("row", "given_label", "suggested_label", "label_quality", "is_label_issue", "rank")
 
 
@@ -237,6 +239,14 @@ def _check_manifest(path: Path, manifest: dict[str, Any], spec: dict[str, Any] =
                         f"{path / MANIFEST}: an entry of '{'.'.join(keys)}' is not what labelaudit wrote; "
                         "re-run 'labelaudit scan'"
                     )
+        for name, c in manifest["summary"]["checks"].items():
+            ok = isinstance(c, dict) and all(
+                k in c and isinstance(c[k], t) and not isinstance(c[k], bool) for k, t in CHECK_SUMMARY.items()
+            )
+            if not ok:
+                raise AuditFormatError(
+                    f"{path / MANIFEST}: 'summary.checks.{name}' is not what labelaudit wrote; re-run 'labelaudit scan'"
+                )
 
 
 def _read_table(path: Path, name: str) -> pd.DataFrame:
