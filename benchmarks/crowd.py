@@ -42,13 +42,13 @@ def encode(sim):
 
 
 def labelaudit_consensus(item_idx, ann_idx, labels, n, m, k, seed=0):
-    from labelaudit.crowd.consensus import annotator_quality, choose_strength, dawid_skene
+    from labelaudit.crowd.consensus import choose_strength, dawid_skene, one_coin
     from labelaudit.crowd.scan import _subsample
 
     strength, _ = choose_strength(*_subsample(item_idx, ann_idx, labels, n, seed), m, k, seed=seed)
     ds = dawid_skene(item_idx, ann_idx, labels, n, m, k, strength=strength, tol=1e-5)
-    q = annotator_quality(ann_idx, ds.posterior[item_idx, labels], m)
-    return ds, q, strength
+    one_coin_posterior, q = one_coin(item_idx, ann_idx, labels, n, m, k, ds.posterior)
+    return ds, q, strength, one_coin_posterior
 
 
 def crowdkit_methods(sim, items, k):
@@ -78,7 +78,7 @@ def crowdkit_methods(sim, items, k):
 
 def one_crowd(k: int, n_items: int, seed: int, budget_share: float, crowdkit: bool = True):
     from labelaudit.crowd.active import expected_gain, pooled_confusion
-    from labelaudit.crowd.consensus import dawid_skene, majority_vote, vote_counts
+    from labelaudit.crowd.consensus import annotator_quality, dawid_skene, majority_vote, vote_counts
     from labelaudit.crowd.simulate import simulate_crowd
 
     sim = simulate_crowd(n_items, k, 3, seed=seed)
@@ -92,9 +92,10 @@ def one_crowd(k: int, n_items: int, seed: int, budget_share: float, crowdkit: bo
     classic = dawid_skene(item_idx, ann_idx, labels, n, m, k, tol=1e-5)
     row["consensus: Dawid-Skene (classic)"] = (classic.labels == truth).mean()
     t0 = time.perf_counter()
-    ds, q, strength = labelaudit_consensus(item_idx, ann_idx, labels, n, m, k, seed)
+    ds, q, strength, one_coin_posterior = labelaudit_consensus(item_idx, ann_idx, labels, n, m, k, seed)
     row["seconds: labelaudit"] = time.perf_counter() - t0
     row["consensus: labelaudit"] = (ds.labels == truth).mean()
+    row["consensus: labelaudit's one-coin (quality model)"] = (one_coin_posterior.argmax(1) == truth).mean()
     row["shrinkage strength"] = strength
     for name, (pred, secs) in (crowdkit_methods(sim, items, k) if crowdkit else {}).items():
         row[f"consensus: {name}"] = (pred == truth).mean()
@@ -106,7 +107,9 @@ def one_crowd(k: int, n_items: int, seed: int, budget_share: float, crowdkit: bo
     row["quality: agreement with majority vote"] = spearmanr(agree, acc).statistic
     row["quality: leave-one-out agreement"] = spearmanr(loo_agree, acc).statistic
     row["quality: Dawid-Skene expected accuracy"] = spearmanr(classic.annotator_accuracy(), acc).statistic
-    row["quality: labelaudit"] = spearmanr(q.mean, acc).statistic
+    row["quality: labelaudit (one-coin)"] = spearmanr(q.mean, acc).statistic
+    dsq = annotator_quality(ann_idx, ds.posterior[item_idx, labels], m)
+    row["quality: Dawid-Skene credit, shrunk (before)"] = spearmanr(dsq.mean, acc).statistic
     row["quality interval coverage"] = float(np.mean((q.low <= acc) & (acc <= q.high)))
     # what to label next: one more answer for budget_share of the items
     budget = int(round(budget_share * n))
@@ -122,7 +125,7 @@ def one_crowd(k: int, n_items: int, seed: int, budget_share: float, crowdkit: bo
     for name, chosen in choices.items():
         more = sim.more_answers(list(items[chosen]), seed=seed + 1)
         i2, a2_names, ii2, aa2, l2, t2 = encode(more)
-        ds2, _, _ = labelaudit_consensus(ii2, aa2, l2, len(i2), len(a2_names), k, seed)
+        ds2, _, _, _ = labelaudit_consensus(ii2, aa2, l2, len(i2), len(a2_names), k, seed)
         row[f"next labels ({budget}): {name}"] = (ds2.labels == t2).mean()
     return row
 
@@ -131,13 +134,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10:10000,4:3000", help="K:items pairs")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
     ap.add_argument("--budget", type=float, default=0.1, help="share of items that get one more answer")
     ap.add_argument("--no-crowdkit", action="store_true", help="skip crowd-kit's methods (minutes per crowd)")
     args = ap.parse_args()
     rows = []
     for spec in args.sizes.split(","):
         k, n = map(int, spec.split(":"))
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             rows.append(one_crowd(k, n, seed, args.budget, crowdkit=not args.no_crowdkit))
             print(f"K={k} items={n} seed={seed} done", file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)

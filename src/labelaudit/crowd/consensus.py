@@ -182,10 +182,40 @@ class AnnotatorQuality:
     prior_mean: float
     prior_strength: float
     """Pseudo-answers of the population prior (fitted by the method of moments across annotators)."""
+    credited: np.ndarray
+    """Per annotator: the sum of their answers' credit (soft count of right answers)."""
+    answers: np.ndarray
+    """Per annotator: how many answers they gave."""
 
 
 #: annotators with at least this many answers fit the population prior
 PRIOR_MIN_ANSWERS = 10
+
+
+def _population_prior(annotator: np.ndarray, credit: np.ndarray, n_annotators: int):
+    """(credited, answers, prior mean, prior strength): a Beta prior on accuracy fitted across annotators.
+
+    Method of moments, random-effects style: the spread of the annotators' mean credit is the spread of
+    their accuracies plus each mean's own noise, the per-answer spread of the credit over the answers.
+    Soft credits (posterior probabilities) vary less than 0/1 coins, so their noise is measured, not
+    assumed Bernoulli (which over-shrank: the strength came out about 1.5x too large). The strength is
+    the pseudo-answers of a Beta whose variance is the accuracies' spread: E[p(1-p)] / Var(p).
+    """
+    c = np.bincount(annotator, weights=credit, minlength=n_annotators)
+    c2 = np.bincount(annotator, weights=credit * credit, minlength=n_annotators)
+    n = np.bincount(annotator, minlength=n_annotators).astype(float)
+    rate = c / np.maximum(n, 1)
+    fit = n >= PRIOR_MIN_ANSWERS
+    if fit.sum() < 3:
+        fit = n > 0
+    w = n[fit]
+    mu = float(np.average(rate[fit], weights=w))
+    var = float(np.average((rate[fit] - mu) ** 2, weights=w))
+    within = np.clip(c2 / np.maximum(n, 1) - rate**2, 0.0, None)[fit]
+    noise = float(np.average(within / n[fit], weights=w))
+    between = max(var - noise, 1e-4)
+    strength = float(np.clip(float(np.average(within, weights=w)) / between, 1.0, 1e4))
+    return c, n, mu, strength
 
 
 def annotator_quality(annotator: np.ndarray, credit: np.ndarray, n_annotators: int) -> AnnotatorQuality:
@@ -196,18 +226,68 @@ def annotator_quality(annotator: np.ndarray, credit: np.ndarray, n_annotators: i
     """
     from scipy.stats import beta
 
-    c = np.bincount(annotator, weights=credit, minlength=n_annotators)
-    n = np.bincount(annotator, minlength=n_annotators).astype(float)
-    rate = c / np.maximum(n, 1)
-    fit = n >= PRIOR_MIN_ANSWERS
-    if fit.sum() < 3:
-        fit = n > 0
-    w = n[fit]
-    mu = float(np.average(rate[fit], weights=w))
-    var = float(np.average((rate[fit] - mu) ** 2, weights=w))
-    noise = float(np.average(mu * (1 - mu) / n[fit], weights=w))
-    between = max(var - noise, 1e-4)
-    strength = float(np.clip(mu * (1 - mu) / between - 1, 1.0, 1e4))
+    c, n, mu, strength = _population_prior(annotator, credit, n_annotators)
     a = strength * mu + c
     b = strength * (1 - mu) + (n - c)
-    return AnnotatorQuality(a / (a + b), beta.ppf(0.025, a, b), beta.ppf(0.975, a, b), mu, strength)
+    return AnnotatorQuality(a / (a + b), beta.ppf(0.025, a, b), beta.ppf(0.975, a, b), mu, strength, c, n)
+
+
+def one_coin(
+    item: np.ndarray,
+    annotator: np.ndarray,
+    label: np.ndarray,
+    n_items: int,
+    n_annotators: int,
+    k: int,
+    init: np.ndarray,
+    *,
+    gold: np.ndarray | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+) -> tuple[np.ndarray, AnnotatorQuality]:
+    """Annotator quality from a hierarchical one-coin model: (items x K posterior, quality).
+
+    Each annotator has one accuracy; their wrong answers go where the crowd's wrong answers go (the pooled
+    off-diagonal confusion); each accuracy is the Beta posterior of :func:`annotator_quality`, its prior
+    re-fitted across annotators at every M-step. One number per annotator is what the answers of a
+    long-tailed crowd can pin down: a K x K confusion from 20 answers cannot, and ranking by its diagonal
+    ranked worse (Spearman 0.887 / 0.898 with the hierarchical Dawid-Skene credit vs 0.900 / 0.916 with
+    this, 6 seeds of the realistic simulation, K = 4 / 10). ``init``: a starting posterior (the
+    consensus method's); ``gold``: per item the known class or -1, held fixed.
+    """
+    from scipy.stats import beta
+
+    t = init.astype(float, copy=True)
+    known = None if gold is None else np.flatnonzero(gold >= 0)
+    if known is not None and len(known):
+        t[known] = np.eye(k)[gold[known]]
+    eye = np.eye(k, dtype=bool)
+    for _ in range(max_iter):
+        priors = (t.sum(axis=0) + SMOOTHING) / (t.sum() + SMOOTHING * k)
+        credit = t[item, label]
+        c, n, mu, strength = _population_prior(annotator, credit, n_annotators)
+        acc = (c + strength * mu) / (n + strength)
+        pooled = np.stack([np.bincount(label, weights=t[item, j], minlength=k) for j in range(k)]) + SMOOTHING
+        off = np.where(eye, 0.0, pooled)
+        off /= np.maximum(off.sum(axis=1, keepdims=True), 1e-300)
+        a = acc[annotator]
+        lik = (1.0 - a)[:, None] * off[:, label].T  # answers x K: P(this answer | true class j), wrong
+        lik[np.arange(len(label)), label] = a
+        # a spammer (always the same class, or at random) is no one-coin annotator: "right 25 % of the time"
+        # would make each of their answers evidence *against* its class, and one busy spammer then drags the
+        # consensus of every item they touched. Answers of annotators confidently no better than chance say
+        # nothing about the item (their quality is still scored from the others' consensus).
+        upper = beta.ppf(0.95, 1 + c, 1 + n - c)
+        lik[upper[annotator] < (priors.max() + mu) / 2] = 1.0
+        log_t = np.tile(np.log(priors), (n_items, 1))
+        np.add.at(log_t, item, np.log(np.clip(lik, 1e-300, None)))
+        log_t -= log_t.max(axis=1, keepdims=True)
+        new = np.exp(log_t)
+        new /= new.sum(axis=1, keepdims=True)
+        if known is not None and len(known):
+            new[known] = np.eye(k)[gold[known]]
+        delta = float(np.abs(new - t).max())
+        t = new
+        if delta < tol:
+            break
+    return t, annotator_quality(annotator, t[item, label], n_annotators)

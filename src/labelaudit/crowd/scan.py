@@ -21,7 +21,14 @@ import numpy as np
 import pandas as pd
 
 from labelaudit.audit import Audit
-from labelaudit.crowd.consensus import annotator_quality, choose_strength, dawid_skene, majority_vote
+from labelaudit.crowd.consensus import (
+    AnnotatorQuality,
+    annotator_quality,
+    choose_strength,
+    dawid_skene,
+    majority_vote,
+    one_coin,
+)
 from labelaudit.crowd.exports import Annotations, read_annotations
 from labelaudit.errors import ConfigError, InputError
 from labelaudit.io.readers import file_sha256
@@ -165,10 +172,23 @@ def scan_crowd(
     con = _consensus(crowd, options, rep)
     timings["consensus"] = round(time.perf_counter() - t1, 4)
     items_df = _items_table(crowd, con)
+    n_items, n_ann, k = crowd.sizes
+    t2 = time.perf_counter()
     if con.method is Consensus.crowdlab:
         credit = (crowd.labels == con.labels[crowd.item_idx]).astype(float)  # CROWDLAB: no per-item posterior
+        quality = annotator_quality(crowd.ann_idx, credit, n_ann)
     else:
-        credit = np.asarray(con.posterior)[crowd.item_idx, crowd.labels]
+        # one accuracy per annotator, from the consensus posterior on: ranks a long-tailed crowd better than the
+        # diagonal of a K x K confusion fitted from a few answers (see one_coin)
+        _, quality = one_coin(
+            crowd.item_idx, crowd.ann_idx, crowd.labels, n_items, n_ann, k, np.asarray(con.posterior), gold=crowd.gold
+        )
+    timings["annotator_quality"] = round(time.perf_counter() - t2, 4)
+    con.facts["annotator_quality"] = {
+        "model": "credit vs consensus" if con.method is Consensus.crowdlab else "hierarchical one-coin",
+        "prior_mean": round(quality.prior_mean, 6),
+        "prior_strength": round(quality.prior_strength, 4),
+    }
     annotators_df = _annotator_table(
         crowd.ann,
         crowd.annotators,
@@ -178,7 +198,7 @@ def scan_crowd(
         con.labels,
         crowd.classes,
         crowd.gold,
-        credit,
+        quality,
         con.stats,
     )
     return _build_audit(
@@ -343,7 +363,7 @@ def _pooled(ds) -> np.ndarray:
 
 
 def _annotator_table(
-    ann, annotators, ann_idx, item_idx, labels, consensus, classes, gold_codes, credit, stats
+    ann, annotators, ann_idx, item_idx, labels, consensus, classes, gold_codes, q: AnnotatorQuality, stats
 ) -> pd.DataFrame:
     n_ann, k = len(annotators), len(classes)
     n = np.bincount(ann_idx, minlength=n_ann)
@@ -357,13 +377,12 @@ def _annotator_table(
         per_class = np.where(tot > 0, per / tot, np.inf)
     worst = [classes[int(np.argmin(row))] if np.isfinite(row).any() else None for row in per_class]
     # quality: a Beta posterior of the answers' credit (P(true class = the answer)), shrunk to the crowd
-    q = annotator_quality(ann_idx, credit, n_ann)
     # a spammer is, on their own answers alone (a flat prior, not the crowd's), confidently closer to always
     # giving the commonest label than to the crowd's typical accuracy
     from scipy.stats import beta
 
     base = float(np.bincount(consensus, minlength=k).max() / len(consensus))
-    c = np.bincount(ann_idx, weights=credit, minlength=n_ann)
+    c = q.credited
     upper = beta.ppf(0.95, 1 + c, 1 + n - c)
     spam = (n >= SPAMMER_MIN_ITEMS) & (upper < (base + q.prior_mean) / 2)
     df = pd.DataFrame(
