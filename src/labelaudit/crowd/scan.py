@@ -376,7 +376,7 @@ def _annotator_table(
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.where(tot > 0, per / tot, np.inf)
     worst = [classes[int(np.argmin(row))] if np.isfinite(row).any() else None for row in per_class]
-    # quality: a Beta posterior of the answers' credit (P(true class = the answer)), shrunk to the crowd
+    # quality: the one-coin (or CROWDLAB agreement) Beta posterior of each accuracy, shrunk to the crowd
     # a spammer is, on their own answers alone (a flat prior, not the crowd's), confidently closer to always
     # giving the commonest label than to the crowd's typical accuracy
     from scipy.stats import beta
