@@ -108,8 +108,13 @@ def _m_step(item, annotator, label, t, n_annotators: int, k: int, strength: floa
 
 
 def _e_step(item, annotator, label, n_items: int, priors, conf) -> np.ndarray:
+    return _posterior(item, n_items, priors, conf[annotator, :, label])
+
+
+def _posterior(item, n_items: int, priors, lik: np.ndarray) -> np.ndarray:
+    """Items x K posterior from the class priors and each answer's likelihood under each true class (answers x K)."""
     log_t = np.tile(np.log(priors), (n_items, 1))
-    np.add.at(log_t, item, np.log(conf[annotator, :, label]))
+    np.add.at(log_t, item, np.log(lik))
     log_t -= log_t.max(axis=1, keepdims=True)
     new = np.exp(log_t)
     return new / new.sum(axis=1, keepdims=True)
@@ -279,11 +284,7 @@ def one_coin(
         # nothing about the item (their quality is still scored from the others' consensus).
         upper = beta.ppf(0.95, 1 + c, 1 + n - c)
         lik[upper[annotator] < (priors.max() + mu) / 2] = 1.0
-        log_t = np.tile(np.log(priors), (n_items, 1))
-        np.add.at(log_t, item, np.log(np.clip(lik, 1e-300, None)))
-        log_t -= log_t.max(axis=1, keepdims=True)
-        new = np.exp(log_t)
-        new /= new.sum(axis=1, keepdims=True)
+        new = _posterior(item, n_items, priors, np.clip(lik, 1e-300, None))
         if known is not None and len(known):
             new[known] = np.eye(k)[gold[known]]
         delta = float(np.abs(new - t).max())
