@@ -60,3 +60,25 @@ def test_approximate_graph_gives_the_exact_graphs_verdicts(d):
         if not drift:  # the injected rows are what both graphs flag
             assert ck.outlier_from_knn(ap).is_issue[100:130].mean() >= 0.9
             assert ck.near_duplicate(ap).is_issue[:80].all()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("noise,projected", [(0.1, True), (0.5, False)])
+def test_list_by_list_scan_gives_the_same_graph_in_chunks_and_on_one_thread(metric, noise, projected, monkeypatch):
+    """The scan's row chunks and thread ranges only split the work: the neighbours found are the same, in
+    the PCA projection (re-ordered by list) and without it."""
+    import labelaudit.checks.knn as knn
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(12, 40))
+    M = (centres[rng.integers(0, 12, 5000)] + noise * rng.normal(size=(5000, 40))).astype(np.float32)
+    if metric == "cosine":
+        M /= np.linalg.norm(M, axis=1, keepdims=True)
+    whole = build_knn_graph(M, metric, method=KnnMethod.approx, seed=0, threads=2)
+    monkeypatch.setattr(knn, "SEARCH_CHUNK", 777)  # 7 chunks, the last one short
+    chunked = build_knn_graph(M, metric, method=KnnMethod.approx, seed=0, threads=2)
+    single = build_knn_graph(M, metric, method=KnnMethod.approx, seed=0, threads=1)
+    for other in (chunked, single):
+        np.testing.assert_array_equal(other.indices, whole.indices)
+        np.testing.assert_array_equal(other.distances, whole.distances)
+    assert ("pca" in whole.method) == projected

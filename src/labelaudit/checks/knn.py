@@ -130,7 +130,7 @@ CANDIDATE_FACTOR = 4
 NPROBE = 24
 BIG_ROWS = 500_000
 #: query rows whose candidates are held at a time (a heap of CANDIDATE_FACTOR x (k + 1) per row)
-SEARCH_CHUNK = 262_144
+SEARCH_CHUNK = 131_072
 
 
 def ivf_params(n: int) -> tuple[int, int]:
@@ -148,8 +148,8 @@ def ivf_params(n: int) -> tuple[int, int]:
     return nlist, max(4, min(nlist, NPROBE))
 
 
-def pca_projection(M: np.ndarray, seed: int) -> np.ndarray | None:
-    """Rows projected on the principal axes holding PCA_VARIANCE of the energy, or None (not worth it).
+def pca_basis(M: np.ndarray, seed: int) -> np.ndarray | None:
+    """(dims x kept) float32 principal axes holding PCA_VARIANCE of the energy, or None (not worth it).
 
     Not centred (the axes of the second-moment matrix): inner products in the projection then
     approximate the full inner products, which rank neighbours for cosine, and differences of rows
@@ -166,20 +166,23 @@ def pca_projection(M: np.ndarray, seed: int) -> np.ndarray | None:
     keep = min(d, -(-keep // 8) * 8)  # a multiple of 8 for the SIMD code paths
     if keep > 0.75 * d:
         return None
-    P = np.empty((n, keep), dtype=np.float32)
-    Vk = np.ascontiguousarray(V[:, :keep], dtype=np.float32)
+    return np.ascontiguousarray(V[:, :keep], dtype=np.float32)
+
+
+def project(M: np.ndarray, basis: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """``M[rows] @ basis`` (all rows by default), 65 536 rows at a time (no full-size temporary)."""
+    n = len(M) if rows is None else len(rows)
+    P = np.empty((n, basis.shape[1]), dtype=np.float32)
     for s in range(0, n, 65536):
-        P[s : s + 65536] = M[s : s + 65536] @ Vk
+        part = M[s : s + 65536] if rows is None else M[rows[s : s + 65536]]
+        P[s : s + 65536] = part @ basis
     return P
 
 
-def _group_by_list(lists: np.ndarray, nlist: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``lists`` (a flat array of list numbers) grouped by list, ascending within each, and the
-    groups' offsets: group j is ``pos[off[j]:off[j + 1]]``. A radix sort when list numbers fit 16 bits."""
-    key = lists.astype(np.uint16) if nlist <= 1 << 16 else lists
-    pos = np.argsort(key, kind="stable")
-    off = np.concatenate([[0], np.cumsum(np.bincount(lists, minlength=nlist))])
-    return pos, off
+def pca_projection(M: np.ndarray, seed: int) -> np.ndarray | None:
+    """Rows projected on :func:`pca_basis`'s axes, or None (not worth it)."""
+    basis = pca_basis(M, seed)
+    return None if basis is None else project(M, basis)
 
 
 def approx_search(
@@ -187,105 +190,54 @@ def approx_search(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """IVF candidates (in a PCA projection when one holds PCA_VARIANCE), re-ranked exactly: faiss-style scores.
 
-    The lists are scanned list by list rather than query by query: the rows probing a list are scored
-    against its members with one matrix product and the scores pushed into faiss's per-row heaps
-    (``ResultHeap.add_result_subset``). At 100 000 x 128 that scores the same candidates as faiss's
-    IVF-SQ8 search in half the time (a BLAS product instead of one distance call per candidate). Each
-    row's own list goes first, so that its heap holds good candidates before the other lists come: the
-    heap's replacements, not its comparisons, are what it costs. Threads take disjoint ranges of query
-    rows, so no two touch one heap.
+    The lists are scanned list by list (``checks.ivf``): at 100 000 x 128 the same candidates as faiss's
+    IVF-SQ8 search in half the time, scored exactly in the projection rather than from 8-bit codes.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     import faiss
     from threadpoolctl import threadpool_limits
 
+    from labelaudit.checks.ivf import ListScanner, ivf_lists
+
     n, d = M.shape
-    P = pca_projection(M, seed)
-    space = M if P is None else P
+    basis = pca_basis(M, seed)
+    space = M if basis is None else project(M, basis)
     dp = space.shape[1]
     nlist, nprobe = ivf_params(n)
     cosine = metric == "cosine"
-    quant = faiss.IndexFlatIP(dp) if cosine else faiss.IndexFlatL2(dp)
-    cp = faiss.ClusteringParameters()
-    cp.seed = int(seed)
-    cp.niter = 10  # 25 (faiss's default) cost 4 s more at 100k for 0.008 recall@10
-    cp.max_points_per_centroid = 32
-    cp.spherical = cosine  # as faiss's IVF index clusters for inner products
-    faiss.Clustering(dp, nlist, cp).train(space, quant)
-    _, probes = quant.search(space, nprobe)
-    del quant
-    # list j's members: order[starts[j]:starts[j + 1]] (ascending rows); the rows probing it second or
-    # later: qid[ps[j]:ps[j + 1]] (ascending too)
-    order, starts = _group_by_list(probes[:, 0], nlist)
-    rest = np.ascontiguousarray(probes[:, 1:]).ravel()
-    del probes
-    pos, ps = _group_by_list(rest, nlist)
-    del rest
-    qid = pos // max(1, nprobe - 1)
-    del pos
-    # members contiguous: the projection is re-ordered by list (our own copy, so in its place)
-    if P is not None:
-        space = P[order]
-        del P
+    lists = ivf_lists(space, cosine, seed, nlist, nprobe)
+    at = None
+    if basis is not None:
+        # members contiguous: the projection made again in list order (freed first: a re-ordered copy
+        # beside it was 256 MB more at a 1M x 128 scan's peak)
+        del space
+        space = project(M, basis, lists.order)
         at = np.empty(n, dtype=np.int64)
-        at[order] = np.arange(n)
-    else:
-        at = None
-    # L2: the best candidates maximise x.y - |y|^2 / 2
-    half_sq = None if cosine else 0.5 * np.einsum("ij,ij->i", space, space, dtype=np.float32)
+        at[lists.order] = np.arange(n)
     c = min(n, CANDIDATE_FACTOR * k1)
     nthreads = max(1, threads or faiss.omp_get_max_threads())
+    scanner = ListScanner(lists, space, at, cosine, c, nthreads)
+    # one chunk's heaps in buffers made once, re-ranked on this thread (temporaries made on the workers
+    # stayed in glibc's per-thread arenas: +140 MB resident for the rest of a 1M-row scan)
+    HD = np.empty((min(n, SEARCH_CHUNK), c), np.float32)
+    HI = np.empty((min(n, SEARCH_CHUNK), c), np.int64)
     I = np.empty((n, k1), dtype=np.int64)
     D = np.empty((n, k1), dtype=np.float32)
-
-    def block(j: int) -> tuple[np.ndarray, np.ndarray]:
-        a, b = starts[j], starts[j + 1]
-        members = order[a:b]
-        return members, space[a:b] if at is not None else space[members]
-
-    def push(heap, queries: np.ndarray, rows: np.ndarray, j: int, r0: int) -> None:
-        members, B = block(j)
-        scores = queries @ B.T
-        if half_sq is not None:
-            scores -= half_sq[starts[j] : starts[j + 1]] if at is not None else half_sq[members]
-        heap.add_result_subset(rows - r0, scores, members)
-
-    def scan(r0: int, r1: int) -> None:
-        heap = faiss.ResultHeap(r1 - r0, c, keep_max=True)
-        for j in range(nlist):  # each row's own list first
-            members = order[starts[j] : starts[j + 1]]
-            lo, hi = np.searchsorted(members, (r0, r1))
-            if lo < hi:
-                a = starts[j]
-                queries = space[a + lo : a + hi] if at is not None else space[members[lo:hi]]
-                push(heap, queries, members[lo:hi], j, r0)
-        for j in range(nlist):
-            rows = qid[ps[j] : ps[j + 1]]
-            lo, hi = np.searchsorted(rows, (r0, r1))
-            if lo < hi and starts[j] < starts[j + 1]:
-                rows = rows[lo:hi]
-                push(heap, space[at[rows]] if at is not None else space[rows], rows, j, r0)
-        heap.finalize()
-        exact = _exact_scores_rows(M, heap.I, metric, r0)
-        best = np.argsort(-exact if cosine else exact, axis=1, kind="stable")[:, :k1]
-        I[r0:r1] = np.take_along_axis(heap.I, best, axis=1)
-        D[r0:r1] = np.take_along_axis(exact, best, axis=1)
-
-    omp = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # the heaps are updated on this function's own threads
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            for s in range(0, n, SEARCH_CHUNK):
-                e = min(n, s + SEARCH_CHUNK)
-                bounds = np.linspace(s, e, nthreads + 1).astype(np.int64).tolist()
-                if nthreads == 1:
-                    scan(s, e)
-                    continue
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(nthreads) as pool:
-                    list(pool.map(scan, bounds[:-1], bounds[1:]))
-    finally:
-        faiss.omp_set_num_threads(omp)
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(nthreads) as pool:
+        for s in range(0, n, SEARCH_CHUNK):
+            e = min(n, s + SEARCH_CHUNK)
+            cut = np.linspace(s, e, nthreads + 1).astype(np.int64).tolist()
+            parts = [
+                (cut[t], cut[t + 1], HD[cut[t] - s : cut[t + 1] - s], HI[cut[t] - s : cut[t + 1] - s], t)
+                for t in range(nthreads)
+            ]
+            list(pool.map(lambda p: scanner.scan(*p), parts))
+            exact = _exact_scores_rows(M, HI[: e - s], metric, s)
+            best = np.argsort(-exact if cosine else exact, axis=1, kind="stable")[:, :k1]
+            I[s:e] = np.take_along_axis(HI[: e - s], best, axis=1)
+            D[s:e] = np.take_along_axis(exact, best, axis=1)
+            del exact, best
     D[I < 0] = 0.0
     label = f"approx:ivf-blas{f'-pca{dp}' if dp < d else ''}(nlist={nlist},nprobe={nprobe},rerank={c})"
     return D, I, label
@@ -347,7 +299,17 @@ def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
         far = far[np.argsort(-avg[far], kind="stable")[:cap]]
     if not len(far):
         return graph
-    D, I = faiss.knn(M[far], M, k + 1, metric=fmetric)
+    # faiss >= 1.13 scores fewer than 128 000 query rows one pair at a time (distance_compute_blas_threshold):
+    # for a few hundred rows against all rows, streaming the whole matrix once per row, that was 10 s at
+    # 1M x 128 where its BLAS path takes 2.6 s
+    before = faiss.cvar.distance_compute_blas_threshold
+    faiss.cvar.distance_compute_blas_threshold = 20
+    try:
+        _, I = faiss.knn(M[far], M, k + 1, metric=fmetric)
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = before
+    # the pairs' scores again one at a time: a BLAS product's last bits depend on the thread count
+    D = _pair_scores(M[far], M, I, graph.metric)
     sub = _finish_graph(D, I, graph.metric, k, "", self_rows=far)
     idx, dist = graph.indices.copy(), graph.distances.copy()
     idx[far], dist[far] = sub.indices, sub.distances
@@ -355,15 +317,21 @@ def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
 
 
 def _exact_scores_rows(M: np.ndarray, I: np.ndarray, metric: str, start: int) -> np.ndarray:
-    """faiss-style scores of the pairs (row start + i of M, each of I[i]): inner products, or squared L2.
+    """faiss-style scores of the pairs (row start + i of M, each of I[i]): see :func:`_pair_scores`."""
+    return _pair_scores(M[start : start + len(I)], M, I, metric)
+
+
+def _pair_scores(X: np.ndarray, Y: np.ndarray, I: np.ndarray, metric: str) -> np.ndarray:
+    """faiss-style scores of the pairs (X[i], each Y[I[i]]): inner products, or squared L2.
 
     faiss's ``fvec_*_by_idx`` (multithreaded C++; 0.13 s for 100 000 x 33 pairs x 128 dims where a numpy
-    gather took 3.7 s). ``-1`` (no candidate) scores -inf (cosine) or +inf (euclidean).
+    gather took 3.7 s), one pair at a time, so a score never depends on the thread count. ``-1`` (no
+    candidate) scores -inf (cosine) or +inf (euclidean).
     """
     import faiss
 
-    X = np.ascontiguousarray(M[start : start + len(I)], dtype=np.float32)
-    Y = np.ascontiguousarray(M, dtype=np.float32)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    Y = np.ascontiguousarray(Y, dtype=np.float32)
     ids = np.ascontiguousarray(I, dtype=np.int64)
     out = np.empty(ids.shape, dtype=np.float32)
     fn = faiss.fvec_inner_products_by_idx if metric == "cosine" else faiss.fvec_L2sqr_by_idx
