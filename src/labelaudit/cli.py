@@ -1040,6 +1040,20 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: nothing was written\n")
         sys.exit(130)
+    finally:
+        _stop_idle_workers()
+
+
+def _stop_idle_workers() -> None:
+    """The command is done: joblib's idle fold workers are stopped now instead of by joblib's exit hook,
+    which waited for each to tear down its own numpy and scikit-learn (0.43 s after a 100k-row scan)."""
+    module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(module, "_executor", None)
+    if executor is not None:
+        import contextlib
+
+        with contextlib.suppress(Exception):  # the process is ending either way
+            executor.shutdown(wait=False, kill_workers=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
