@@ -1,9 +1,11 @@
-"""faiss's IVF-RaBitQ codes as the KNN candidate generator, against the chosen IVF-SQ8 search (README, Performance).
+"""faiss's IVF-RaBitQ codes as the KNN candidate generator, against labelaudit's own index (README, Performance).
 
 Rows: ``make_classification`` (``--rows`` x 128, 64 informative dimensions), L2-normalised (cosine). Each
 variant proposes 66 candidates per row, re-ranked exactly as labelaudit does; recall@10 against faiss exact
 search on 2 000 sampled rows. Measured 2026-12-02 at 100 000 rows (2 cores): 5.8-47 s of search for recall
-0.50-0.83, vs the chosen index's ~4 s for 0.91, so RaBitQ is not used.
+0.50-0.83, vs ~4 s for 0.91 with the IVF-SQ8 index then chosen (since replaced by a list-by-list scan of
+the same lists, faster still), so RaBitQ is not used. The first line printed is labelaudit's current index
+on this data (harder than scan_vs_plain's: 32 redundant columns, two clusters a class).
 """
 
 from __future__ import annotations

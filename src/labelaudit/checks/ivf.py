@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: query rows scored against one list at a time
+#: query rows scored against one list at a time, and at most this many scores at a time (4 MB: one
+#: long list, such as many copies of one row, must not make every thread's buffer long)
 QUERY_BLOCK = 1024
+SCORE_CELLS = 1 << 20
 
 
 def group_by_list(lists: np.ndarray, nlist: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +76,7 @@ class ListScanner:
         self.scratch = [
             (
                 np.empty((QUERY_BLOCK, dp), np.float32),
-                np.empty(QUERY_BLOCK * longest, np.float32),
+                np.empty(max(SCORE_CELLS, longest), np.float32),
                 np.empty((longest, dp), np.float32) if at is None else None,
             )
             for _ in range(threads)
@@ -89,8 +91,9 @@ class ListScanner:
         a, b = int(self.lists.starts[j]), int(self.lists.starts[j + 1])
         members = self.lists.order[a:b]
         B = space[a:b] if at is not None else np.take(space, members, axis=0, out=bbuf[: b - a])
-        for q0 in range(0, len(rows), QUERY_BLOCK):
-            part = rows[q0 : q0 + QUERY_BLOCK]
+        step = max(1, min(QUERY_BLOCK, SCORE_CELLS // (b - a)))
+        for q0 in range(0, len(rows), step):
+            part = rows[q0 : q0 + step]
             Q = np.take(space, at[part] if at is not None else part, axis=0, out=qbuf[: len(part)])
             scores = sbuf[: len(part) * (b - a)].reshape(len(part), b - a)
             np.matmul(Q, B.T, out=scores)

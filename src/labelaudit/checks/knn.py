@@ -120,16 +120,22 @@ def choose_method(n: int, d: int, method: KnnMethod) -> str:
 
 
 #: the approximate search: rows in a PCA projection holding this share of the variance (when that
-#: drops at least a quarter of the dimensions) are grouped into IVF lists; each row's CANDIDATE_FACTOR x
-#: (k + 1) best candidates in the lists it probes are re-ranked with exact float32 distances
+#: drops at least a quarter of the dimensions) are grouped into IVF lists; each row's best candidates in
+#: the lists it probes (rerank_depth of them) are re-ranked with exact float32 distances
 PCA_VARIANCE = 0.97
 EPS_VAR = 1e-30
 PCA_SAMPLE = 20_000
-CANDIDATE_FACTOR = 4
+#: candidates re-ranked per row: how deep in the projection's ranking the exact k + 1 nearest of DEPTH_SAMPLE
+#: sampled rows lie (DEPTH_QUANTILE of them covered), between 2 and 10 x (k + 1); deeper than that, the
+#: projection is not used. Measured: scan_vs_plain's rows 15 deep (64 of 128 dimensions kept); clusters
+#: whose rows differ only in the dropped dimensions 121-190 deep (24 of 32 and 16 of 40 kept)
+MIN_FACTOR, MAX_FACTOR = 2, 10
+DEPTH_SAMPLE = 100
+DEPTH_QUANTILE = 95
 #: lists probed per query: 24 of 1.6 x sqrt(N) up to 500 000 rows; above, fewer lists' worth (see ivf_params)
 NPROBE = 24
 BIG_ROWS = 500_000
-#: query rows whose candidates are held at a time (a heap of CANDIDATE_FACTOR x (k + 1) per row)
+#: query rows whose candidates are held at a time (a heap of rerank_depth candidates per row)
 SEARCH_CHUNK = 131_072
 
 
@@ -185,6 +191,34 @@ def pca_projection(M: np.ndarray, seed: int) -> np.ndarray | None:
     return None if basis is None else project(M, basis)
 
 
+def rerank_depth(M: np.ndarray, P: np.ndarray, metric: str, k1: int, seed: int) -> int:
+    """How deep in the projection ``P``'s ranking the exact k1 nearest rows of sampled rows lie.
+
+    For each of DEPTH_SAMPLE rows: the number of rows the projection scores above the worst-placed of
+    its exact k1 nearest (found with BLAS). Returns the DEPTH_QUANTILE-th percentile.
+    """
+    import faiss
+
+    n = len(M)
+    rows = np.sort(np.random.default_rng(seed + 1).choice(n, min(n, DEPTH_SAMPLE), replace=False))
+    fmetric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+    before = faiss.cvar.distance_compute_blas_threshold
+    faiss.cvar.distance_compute_blas_threshold = 20  # see exact_far_rows
+    try:
+        _, nearest = faiss.knn(M[rows], M, k1, metric=fmetric)
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = before
+    half_sq = None if metric == "cosine" else 0.5 * np.einsum("ij,ij->i", P, P, dtype=np.float32)
+    depth = np.empty(len(rows), dtype=np.int64)
+    for a in range(0, len(rows), 10):  # 10 rows x all rows of scores at a time
+        scores = P[rows[a : a + 10]] @ P.T
+        if half_sq is not None:
+            scores -= half_sq
+        worst = np.take_along_axis(scores, nearest[a : a + 10], axis=1).min(axis=1)
+        depth[a : a + 10] = (scores > worst[:, None]).sum(axis=1) + 1
+    return int(np.ceil(np.percentile(depth, DEPTH_QUANTILE)))
+
+
 def approx_search(
     M: np.ndarray, metric: str, k1: int, seed: int, threads: int = 0
 ) -> tuple[np.ndarray, np.ndarray, str]:
@@ -203,6 +237,13 @@ def approx_search(
     n, d = M.shape
     basis = pca_basis(M, seed)
     space = M if basis is None else project(M, basis)
+    c = min(n, MIN_FACTOR * k1)
+    if basis is not None:
+        depth = rerank_depth(M, space, metric, k1, seed)
+        if depth > MAX_FACTOR * k1:  # the projection drops what ranks neighbours: search the rows as given
+            basis, space = None, M
+        else:
+            c = min(n, max(c, depth))
     dp = space.shape[1]
     nlist, nprobe = ivf_params(n)
     cosine = metric == "cosine"
@@ -215,7 +256,6 @@ def approx_search(
         space = project(M, basis, lists.order)
         at = np.empty(n, dtype=np.int64)
         at[lists.order] = np.arange(n)
-    c = min(n, CANDIDATE_FACTOR * k1)
     nthreads = max(1, threads or faiss.omp_get_max_threads())
     scanner = ListScanner(lists, space, at, cosine, c, nthreads)
     # one chunk's heaps in buffers made once, re-ranked on this thread (temporaries made on the workers
@@ -234,7 +274,8 @@ def approx_search(
             ]
             list(pool.map(lambda p: scanner.scan(*p), parts))
             exact = _exact_scores_rows(M, HI[: e - s], metric, s)
-            best = np.argsort(-exact if cosine else exact, axis=1, kind="stable")[:, :k1]
+            # ties broken by row number, so neither chunking nor threads decide between equal scores
+            best = np.lexsort((HI[: e - s], -exact if cosine else exact), axis=-1)[:, :k1]
             I[s:e] = np.take_along_axis(HI[: e - s], best, axis=1)
             D[s:e] = np.take_along_axis(exact, best, axis=1)
             del exact, best
@@ -363,7 +404,7 @@ def _finish_graph(D, I, metric: str, k: int, label: str, M=None, fmetric=None, s
         D2 = np.clip(1.0 - D2, 0.0, 2.0) if metric == "cosine" else np.sqrt(np.maximum(D2, 0.0))
         D[bad], I[bad] = D2, I2
     idx, dist = _drop_self(I.astype(np.int64), D.astype(np.float32), k, self_rows)
-    order = np.argsort(dist, axis=1, kind="stable")
+    order = np.lexsort((idx, dist), axis=-1)  # equal distances: the lower row first
     idx = np.take_along_axis(idx, order, axis=1)
     dist = np.take_along_axis(dist, order, axis=1)
     return KnnGraph(idx, dist, metric, label)
