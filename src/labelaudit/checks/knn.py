@@ -202,12 +202,7 @@ def rerank_depth(M: np.ndarray, P: np.ndarray, metric: str, k1: int, seed: int) 
     n = len(M)
     rows = np.sort(np.random.default_rng(seed + 1).choice(n, min(n, DEPTH_SAMPLE), replace=False))
     fmetric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
-    before = faiss.cvar.distance_compute_blas_threshold
-    faiss.cvar.distance_compute_blas_threshold = 20  # see exact_far_rows
-    try:
-        _, nearest = faiss.knn(M[rows], M, k1, metric=fmetric)
-    finally:
-        faiss.cvar.distance_compute_blas_threshold = before
+    nearest = _blas_knn_ids(M[rows], M, k1, fmetric)
     half_sq = None if metric == "cosine" else 0.5 * np.einsum("ij,ij->i", P, P, dtype=np.float32)
     depth = np.empty(len(rows), dtype=np.int64)
     for a in range(0, len(rows), 10):  # 10 rows x all rows of scores at a time
@@ -329,7 +324,6 @@ FAR_MAX_COST = 5e10
 
 
 def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
-    import faiss
 
     n, k = graph.indices.shape
     avg = graph.distances.astype(np.float64).mean(axis=1)
@@ -340,21 +334,31 @@ def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
         far = far[np.argsort(-avg[far], kind="stable")[:cap]]
     if not len(far):
         return graph
-    # faiss >= 1.13 scores fewer than 128 000 query rows one pair at a time (distance_compute_blas_threshold):
-    # for a few hundred rows against all rows, streaming the whole matrix once per row, that was 10 s at
-    # 1M x 128 where its BLAS path takes 2.6 s
-    before = faiss.cvar.distance_compute_blas_threshold
-    faiss.cvar.distance_compute_blas_threshold = 20
-    try:
-        _, I = faiss.knn(M[far], M, k + 1, metric=fmetric)
-    finally:
-        faiss.cvar.distance_compute_blas_threshold = before
+    Q = M[far]
+    I = _blas_knn_ids(Q, M, k + 1, fmetric)
     # the pairs' scores again one at a time: a BLAS product's last bits depend on the thread count
-    D = _pair_scores(M[far], M, I, graph.metric)
+    D = _pair_scores(Q, M, I, graph.metric)
     sub = _finish_graph(D, I, graph.metric, k, "", self_rows=far)
     idx, dist = graph.indices.copy(), graph.distances.copy()
     idx[far], dist[far] = sub.indices, sub.distances
     return KnnGraph(idx, dist, graph.metric, f"{graph.method}+exact-far({len(far)})")
+
+
+def _blas_knn_ids(Q: np.ndarray, M: np.ndarray, k: int, fmetric) -> np.ndarray:
+    """The k best rows of M for each row of Q (ids only), through faiss's BLAS path.
+
+    faiss >= 1.13 scores fewer than 128 000 query rows one pair at a time (distance_compute_blas_threshold):
+    for a few hundred rows against all rows, streaming the whole matrix once per row, that was 10 s at
+    1M x 128 where its BLAS path takes 2.6 s.
+    """
+    import faiss
+
+    before = faiss.cvar.distance_compute_blas_threshold
+    faiss.cvar.distance_compute_blas_threshold = 20
+    try:
+        return faiss.knn(Q, M, k, metric=fmetric)[1]
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = before
 
 
 def _exact_scores_rows(M: np.ndarray, I: np.ndarray, metric: str, start: int) -> np.ndarray:
