@@ -355,6 +355,29 @@ def test_parsing_scan_options_loads_no_heavy_library():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_pred_probs_scan_loads_no_scipy_or_scikit_learn(tmp_path):
+    """scipy (0.3 s, 100 MB at 1M rows) is imported only where a graph or a model needs it."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    pp = rng.dirichlet(np.ones(3), 300)
+    pp[np.arange(300), y] += 1.0  # a model that mostly agrees (else the permuted-columns check loads scipy.optimize)
+    pp /= pp.sum(axis=1, keepdims=True)
+    np.save(tmp_path / "pp.npy", pp)
+    pd.DataFrame({"label": y}).to_parquet(tmp_path / "labels.parquet")
+    code = (
+        "import sys, labelaudit.cli as c; sys.argv = ['labelaudit', 'scan', sys.argv[1], '--pred-probs', sys.argv[2], "
+        "'-q', '--out', sys.argv[3]]\ntry:\n    c.main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('scipy', 'sklearn', 'torch') if m in sys.modules))"
+    )
+    args = [str(tmp_path / "labels.parquet"), str(tmp_path / "pp.npy"), str(tmp_path / "a")]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    assert (tmp_path / "a" / "issues.parquet").exists(), out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_the_manifest_times_start_up_and_writing(tmp_path):
     import json
 

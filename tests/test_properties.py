@@ -183,3 +183,28 @@ def test_a_fold_scaled_in_chunks_predicts_as_the_plain_pipeline(monkeypatch):
     want = clone(est).fit(X[train], y[train]).predict_proba(X[pred])
     np.testing.assert_allclose(got, want, atol=1e-5)
     np.testing.assert_array_equal(X, X_before)  # the caller's matrix is never scaled in place
+
+
+# label qualities with ties and missing values (float32-precision scores tie often)
+qualities_st = st.lists(st.one_of(st.sampled_from([0.0, 0.25, 0.5, 1.0]), st.floats(0, 1), st.just(float("nan"))))
+
+
+@given(qualities_st, st.integers(-2, 60), st.integers(0, 10**6))
+def test_flag_and_rank_order_is_quality_then_row(values, n_flag, seed):
+    """The partition/unstable-sort shortcuts give exactly the order of a lexsort on (quality, row)."""
+    from labelaudit.checks.label import _by_rank, issue_ranks, quality_order
+
+    q = np.array(values, dtype=np.float64)
+    n = len(q)
+    flagged = np.random.default_rng(seed).random(n) < 0.3
+    key = np.where(np.isnan(q), np.inf, q)
+    expected = np.lexsort((np.arange(n), key))
+    assert (quality_order(q) == expected).all()
+    top = np.zeros(n, dtype=bool)
+    top[expected[: max(0, min(n_flag, int((~np.isnan(q)).sum())))]] = True
+    assert (_by_rank(q, n_flag) == top).all()
+    order = np.lexsort((np.arange(n), key, ~flagged))
+    order = order[~np.isnan(q)[order]]
+    rank = np.zeros(n, dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    assert (issue_ranks(q, flagged, ~np.isnan(q)) == rank).all()

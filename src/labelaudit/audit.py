@@ -105,7 +105,8 @@ class Audit:
                 self.manifest["cleaned"] = extra(self, tmp)
                 timings["write:cleaned"] = round(time.perf_counter() - started, 4)
             table = pa.Table.from_pandas(self.issues, preserve_index=False)
-            pq.write_table(table, tmp / ISSUES, compression="zstd")
+            dictionary = dictionary_columns(table, unique=("row", "rank", "id"))
+            pq.write_table(table, tmp / ISSUES, compression="zstd", use_dictionary=dictionary)
             for name, frame in self.tables.items():
                 pq.write_table(
                     pa.Table.from_pandas(frame, preserve_index=False), tmp / f"{name}.parquet", compression="zstd"
@@ -115,6 +116,14 @@ class Audit:
             (tmp / MANIFEST).write_text(json.dumps(self.manifest, indent=2, default=_json_default) + "\n")
         self.path = path
         return path
+
+
+def dictionary_columns(table, unique: tuple[str, ...] = ()) -> list[str]:
+    """Columns worth Parquet's dictionary encoding: all but floating-point ones and the ``unique`` ones (a
+    row number or rank: pyarrow's default encodes every column, and a column with a value per row fills the
+    dictionary before falling back; on 100 000 x 128 float32 columns that took 0.83 s for a file 50 % larger,
+    0.13 s without; the 1M-row issues table 0.40 s, 0.31 s without)."""
+    return [f.name for f in table.schema if not pa.types.is_floating(f.type) and f.name not in unique]
 
 
 def _json_default(obj: Any) -> Any:

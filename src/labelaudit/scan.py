@@ -17,7 +17,7 @@ import pandas as pd
 from labelaudit.audit import Audit
 from labelaudit.checks import data as ck
 from labelaudit.checks.knn import build_knn_graph, knn_matrix
-from labelaudit.checks.label import find_label_issues
+from labelaudit.checks.label import find_label_issues, issue_ranks
 from labelaudit.checks.registry import REGISTRY, CheckInputs, skip_reason
 from labelaudit.dataset import Dataset, build_dataset
 from labelaudit.errors import CheckError, ConfigError, LabelAuditError
@@ -545,11 +545,7 @@ def _issues_frame(ds: Dataset, label_res, results: dict[str, ck.CheckResult]) ->
             values = np.asarray(values, dtype=np.int64)
             cols[extra] = pd.arrays.IntegerArray(values, values < 0)
     # rank: flagged rows first, then by label quality; 1 = most likely mislabelled
-    q = np.where(np.isnan(lc.scores), np.inf, lc.scores)
-    order = np.lexsort((np.arange(n), q, ~lc.is_issue))
-    assessed_order = order[label_res.assessable[order]]
-    rank = np.zeros(n, dtype=np.int64)
-    rank[assessed_order] = np.arange(1, len(assessed_order) + 1)
+    rank = issue_ranks(lc.scores, lc.is_issue, label_res.assessable)
     cols["rank"] = pd.arrays.IntegerArray(rank, rank == 0)
     return pd.DataFrame(cols)
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 
 from labelaudit.checks.knn import KnnGraph
 
@@ -96,6 +94,15 @@ def outlier_from_pred_probs(labels: np.ndarray, pred_probs: np.ndarray, threshol
     return CheckResult("outlier", scores, scores < cutoff, info)
 
 
+def _weak_components(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Component label per row of the graph with edges ``src -> dst`` (weakly connected)."""
+    from scipy import sparse  # here, not at import: a --pred-probs scan never builds a graph
+    from scipy.sparse.csgraph import connected_components
+
+    adj = sparse.coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
+    return connected_components(adj, directed=True, connection="weak")[1]
+
+
 def near_duplicate(graph: KnnGraph) -> CheckResult:
     """Rows closer than 0.13 x the median nearest-neighbour distance; sets are connected components."""
     n = graph.indices.shape[0]
@@ -105,13 +112,12 @@ def near_duplicate(graph: KnnGraph) -> CheckResult:
     close = graph.distances < radius
     rows, cols = np.nonzero(close)
     cols = graph.indices[rows, cols]
-    adj = sparse.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n)).tocsr()
     in_pair = np.zeros(n, dtype=bool)
     in_pair[rows] = True
     in_pair[cols] = True
     set_id = np.full(n, -1, dtype=np.int64)
     if in_pair.any():
-        _, comp = connected_components(adj, directed=True, connection="weak")
+        comp = _weak_components(n, rows, cols)
         # number sets 0.. in order of their first row, so ids are stable and readable
         comps = comp[in_pair]
         _, first = np.unique(comps, return_index=True)
@@ -220,8 +226,7 @@ def _components(graph: KnnGraph, member: np.ndarray, min_size: int) -> list[np.n
     src = np.repeat(np.arange(n), k)
     dst = graph.indices.ravel()
     keep = member[src] & member[dst]
-    adj = sparse.coo_matrix((np.ones(int(keep.sum()), np.int8), (src[keep], dst[keep])), shape=(n, n)).tocsr()
-    _, comp = connected_components(adj, directed=True, connection="weak")
+    comp = _weak_components(n, src[keep], dst[keep])
     rows = np.flatnonzero(member)
     order = rows[np.argsort(comp[rows], kind="stable")]
     cuts = np.flatnonzero(np.diff(comp[order])) + 1

@@ -9,13 +9,17 @@ because exact search is quadratic in rows. ``--knn exact|approx`` forces either.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from labelaudit.dataset import FeatureSet
 from labelaudit.names import KnnMethod
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 #: exact search while rows² x dims stays under this (50 000 x 50 000 x 128: ~6 s on 2 cores)
 EXACT_MAX_COST = 3.3e11
@@ -38,6 +42,8 @@ class KnnGraph:
 
     def to_csr(self) -> sparse.csr_matrix:
         """The graph in cleanlab's ``knn_graph`` format (CSR, k entries per row, ascending)."""
+        from scipy import sparse
+
         n, k = self.indices.shape
         return sparse.csr_matrix(
             (self.distances.ravel().astype(np.float64), self.indices.ravel(), np.arange(0, n * k + 1, k)),
@@ -57,6 +63,12 @@ def one_scale(M: np.ndarray) -> bool:
     return not len(positive) or float(positive.max()) <= ONE_SCALE_RATIO * float(np.median(positive))
 
 
+def _is_sparse(X) -> bool:
+    """``scipy.sparse.issparse`` without importing scipy: a sparse matrix exists only once it is loaded."""
+    mod = sys.modules.get("scipy.sparse")
+    return mod is not None and mod.issparse(X)
+
+
 def knn_matrix(fs: FeatureSet, *, standardize: bool, seed: int, reuse: bool = False) -> tuple[np.ndarray, str]:
     """A dense, finite float32 matrix to search, and the metric.
 
@@ -72,7 +84,7 @@ def knn_matrix(fs: FeatureSet, *, standardize: bool, seed: int, reuse: bool = Fa
     Text is reduced to 100 SVD components.
     """
     X = fs.X
-    if sparse.issparse(X):
+    if _is_sparse(X):
         from sklearn.decomposition import TruncatedSVD
 
         n_comp = max(1, min(100, X.shape[1] - 1, X.shape[0] - 1))

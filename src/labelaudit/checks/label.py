@@ -24,7 +24,6 @@ score is NaN and they are never flagged or counted.
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -189,26 +188,28 @@ def _bootstrap_sd(labels: np.ndarray, pred_probs: np.ndarray, assessable: np.nda
     base = weight * labelled
     k = pp.shape[1]
 
-    def resamples():  # the same resamples (rng's next draws) each time it is called
-        draw = copy.deepcopy(rng)
-        for _ in range(BOOTSTRAP_RESAMPLES):
-            counts = np.bincount(draw.integers(0, m, m), minlength=m).astype(np.float64)
-            w = counts * labelled
-            sums = np.bincount(yl, weights=w * given, minlength=k)
-            n_k = np.bincount(yl, weights=w, minlength=k)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                yield counts, np.where(n_k > 0, sums / n_k, 1.0)
+    # the resamples' row counts (uint8: a row drawn 256 times of m is beyond any bootstrap) and thresholds,
+    # drawn once and used twice
+    draws = np.empty((BOOTSTRAP_RESAMPLES, m), dtype=np.uint8)
+    ths = np.empty((BOOTSTRAP_RESAMPLES, k))
+    for b in range(BOOTSTRAP_RESAMPLES):
+        counts = np.bincount(rng.integers(0, m, m), minlength=m).astype(np.float64)
+        draws[b] = counts
+        w = counts * labelled
+        sums = np.bincount(yl, weights=w * given, minlength=k)
+        n_k = np.bincount(yl, weights=w, minlength=k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ths[b] = np.where(n_k > 0, sums / n_k, 1.0)
 
     # A row's confident-learning verdict changes between resamples only if one of its probabilities lies
     # within the range the thresholds take over the resamples; every other row's verdict is computed once.
-    ths = np.array([th for _, th in resamples()])
     lo, hi = ths.min(axis=0), ths.max(axis=0)
     moving = ((pp >= lo) & (pp <= hi)).any(axis=1) & labelled
     e_fixed = np.where(labelled & _confident(pp, yl, ths[0]), 1.0, base) * ok * ~moving
     sub = np.flatnonzero(moving)
     pp_s, y_s, base_s, ok_s = pp[sub], yl[sub], base[sub], ok[sub]
     estimates = []
-    for counts, th in resamples():
+    for counts, th in zip(draws, ths, strict=True):
         e_s = np.where(_confident(pp_s, y_s, th), 1.0, base_s) * ok_s
         estimates.append(float(counts @ e_fixed + counts[sub] @ e_s))
     return float(np.std(estimates, ddof=1)) * (n / m) * math.sqrt(m / n)
@@ -244,10 +245,47 @@ def label_quality(labels: np.ndarray, pred_probs: np.ndarray, assessable: np.nda
     return quality
 
 
+def quality_order(quality: np.ndarray) -> np.ndarray:
+    """Rows by label quality, lowest first, NaN last, equal qualities by row.
+
+    An unstable sort, then only the runs of equal values re-sorted by row: the same order as a stable sort
+    (or a lexsort on quality and row) in half its time at 1M rows.
+    """
+    key = np.where(np.isnan(quality), np.inf, quality)
+    order = np.argsort(key)
+    ranked = key[order]
+    same = ranked[1:] == ranked[:-1]
+    if same.any():
+        tied = np.flatnonzero(np.r_[False, same] | np.r_[same, False])
+        run = np.cumsum(np.r_[True, ~same])[tied]
+        order[tied] = order[tied][np.lexsort((order[tied], run))]
+    return order
+
+
+def issue_ranks(quality: np.ndarray, flagged: np.ndarray, assessable: np.ndarray | None = None) -> np.ndarray:
+    """The issues table's rank: flagged rows first, then by label quality; 1 = most likely mislabelled,
+    0 where the row is not assessed."""
+    by_quality = quality_order(quality)
+    first = flagged[by_quality]
+    order = np.concatenate([by_quality[first], by_quality[~first]])
+    if assessable is not None:
+        order = order[assessable[order]]
+    rank = np.zeros(len(quality), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    return rank
+
+
 def _by_rank(quality: np.ndarray, n_flag: int) -> np.ndarray:
-    order = np.lexsort((np.arange(len(quality)), np.where(np.isnan(quality), np.inf, quality)))
-    flagged = np.zeros(len(quality), dtype=bool)
-    flagged[order[: max(0, min(n_flag, int((~np.isnan(quality)).sum())))]] = True
+    """The ``n_flag`` rows of lowest quality (NaN never; at equal quality the lower rows): the first
+    ``n_flag`` of :func:`quality_order`, found by a partition instead of a sort."""
+    valid = ~np.isnan(quality)
+    n_flag = max(0, min(n_flag, int(valid.sum())))
+    if n_flag == 0:
+        return np.zeros(len(quality), dtype=bool)
+    key = np.where(valid, quality, np.inf)
+    cut = np.partition(key, n_flag - 1)[n_flag - 1]
+    flagged = key < cut
+    flagged[np.flatnonzero(key == cut)[: n_flag - int(flagged.sum())]] = True
     return flagged
 
 

@@ -48,12 +48,11 @@ class FilterResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        a = self.plan.table["action"]
         return {
-            "input": len(a),
+            "input": len(self.plan.table),
             "cleaned": len(self.cleaned),
-            "dropped": int((a == "drop").sum()),
-            "relabelled": int((a == "relabel").sum()),
+            "dropped": int(self.plan.dropped.sum()),
+            "relabelled": int(self.plan.relabelled.sum()),
         }
 
 

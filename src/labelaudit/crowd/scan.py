@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from labelaudit.audit import Audit
+from labelaudit.checks.label import issue_ranks
 from labelaudit.crowd.consensus import (
     AnnotatorQuality,
     annotator_quality,
@@ -477,9 +478,7 @@ def _crowd_issues(items_df: pd.DataFrame) -> pd.DataFrame:
     n = len(items_df)
     q = items_df["consensus_quality"].to_numpy()
     flagged = items_df["is_label_issue"].to_numpy()
-    order = np.lexsort((np.arange(n), q, ~flagged))
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(1, n + 1)
+    rank = issue_ranks(q.astype(float), flagged.astype(bool))
     return pd.DataFrame(
         {
             "row": np.arange(n),

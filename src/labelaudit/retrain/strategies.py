@@ -269,9 +269,9 @@ def _cleaned_labels(audit: Audit, data: TrainTest) -> tuple[np.ndarray, np.ndarr
     """(keep mask, labels) after filter's default plan: flagged rows dropped (or relabelled)."""
     plan = plan_actions(audit)
     t = plan.table
-    keep = (t["action"] != "drop").to_numpy()
+    keep = ~plan.dropped
     y = data.y.copy()
-    rel = (t["action"] == "relabel").to_numpy()
+    rel = plan.relabelled
     if rel.any():
         y[rel] = encode_classes(t.loc[rel, "new_label"].tolist(), data.classes, "the relabel plan")
     return keep, y
