@@ -246,20 +246,12 @@ def label_quality(labels: np.ndarray, pred_probs: np.ndarray, assessable: np.nda
 
 
 def quality_order(quality: np.ndarray) -> np.ndarray:
-    """Rows by label quality, lowest first, NaN last, equal qualities by row.
+    """Rows by label quality, lowest first, NaN last, equal qualities by row (a stable sort).
 
-    An unstable sort, then only the runs of equal values re-sorted by row: the same order as a stable sort
-    (or a lexsort on quality and row) in half its time at 1M rows.
+    (An unstable sort with only the tied runs re-sorted by row was tried: 0.15 s against 0.18 s at 1M rows
+    with 38 % of rows tied, not worth its code.)
     """
-    key = np.where(np.isnan(quality), np.inf, quality)
-    order = np.argsort(key)
-    ranked = key[order]
-    same = ranked[1:] == ranked[:-1]
-    if same.any():
-        tied = np.flatnonzero(np.r_[False, same] | np.r_[same, False])
-        run = np.cumsum(np.r_[True, ~same])[tied]
-        order[tied] = order[tied][np.lexsort((order[tied], run))]
-    return order
+    return np.argsort(np.where(np.isnan(quality), np.inf, quality), kind="stable")
 
 
 def issue_ranks(quality: np.ndarray, flagged: np.ndarray, assessable: np.ndarray | None = None) -> np.ndarray:

@@ -484,4 +484,7 @@ def read_pred_probs(path: Path) -> tuple[np.ndarray, list[str] | None]:
         raise InputError(f"{path}: pred_probs must be a 2-D array rows x classes (got shape {arr.shape})")
     if not np.issubdtype(arr.dtype, np.number):
         raise InputError(f"{path}: pred_probs must be numeric (got dtype {arr.dtype})")
-    return np.asarray(arr, dtype=np.float64), names
+    # read once into memory (a memory map would re-read a file rewritten meanwhile), in float32 when stored so
+    # (half the bytes of a float64 copy; every use widens per element)
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+    return np.array(arr, dtype=dtype), names

@@ -57,7 +57,7 @@ def load_pred_probs(path: Path, n_rows: int, class_names: list[Any]) -> tuple[np
             f"{path.name} has values outside [0, 1] (first in row {row}); give probabilities, "
             "not logits: apply a softmax first"
         )
-    sums = arr.sum(axis=1)
+    sums = arr.sum(axis=1, dtype=np.float64)
     bad = np.abs(sums - 1.0) > SUM_TOLERANCE
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -65,7 +65,8 @@ def load_pred_probs(path: Path, n_rows: int, class_names: list[Any]) -> tuple[np
             f"{path.name}: rows must sum to 1, but {int(bad.sum())} do not (row {row} sums to {sums[row]:.4g}); "
             "give probabilities, not logits or scores: apply a softmax first"
         )
-    out = (arr / sums[:, None]).astype(np.float32, copy=False)
+    # divided in float64 (the inputs' widest type), stored as float32: as (arr / sums).astype(float32)
+    out = np.divide(arr, sums[:, None], out=np.empty(arr.shape, dtype=np.float32), casting="unsafe")
     return out, notes
 
 
