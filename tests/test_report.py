@@ -487,6 +487,34 @@ def test_recommendations_follow_the_noise_level():
     assert ids(0.4, 10)[-1] == "clean-test"
 
 
+def test_an_unsure_model_is_named_as_a_reason_the_estimate_may_be_too_high():
+    from labelaudit.report import recommend
+
+    class Fake:
+        def __init__(self, top, kind="scan"):
+            n = 10
+            self.manifest = {"kind": kind}
+            self.summary = {
+                "checks": {"label": {"estimated_noise_rate": 0.4, "count": 4}},
+                "not_assessed": {"rare_classes": []},
+            }
+            given = ["a"] * n
+            suggested = ["a"] * 6 + ["b"] * 4
+            self.issues = pd.DataFrame(
+                {"is_label_issue": [False] * 6 + [True] * 4, "given_label": given, "suggested_label": suggested}
+            )
+            self.pred_probs = np.tile([top, 1 - top], (n, 1))
+            self.pred_probs[6:] = self.pred_probs[6:, ::-1]
+
+    weak = [r for r in recommend.recommendations(Fake(0.55)) if r["id"] == "weak-model"]
+    assert len(weak) == 1
+    assert "mean top probability 55%; it agrees with 60% of the given labels" in weak[0]["text"]
+    assert "--flag-size conservative" in weak[0]["text"]
+    assert "weak-model" not in [r["id"] for r in recommend.recommendations(Fake(0.9))]
+    # a crowd audit's probabilities are its consensus posterior: no model to blame
+    assert "weak-model" not in [r["id"] for r in recommend.recommendations(Fake(0.55, kind="crowd"))]
+
+
 def test_report_module_paths_exist():
     assert (Path(labelaudit.__file__).parent / "report" / "templates" / "report.html.j2").exists()
 
