@@ -110,6 +110,12 @@ def one_crowd(k: int, n_items: int, seed: int, budget_share: float, crowdkit: bo
     row["quality: labelaudit (one-coin)"] = spearmanr(q.mean, acc).statistic
     dsq = annotator_quality(ann_idx, ds.posterior[item_idx, labels], m)
     row["quality: Dawid-Skene credit, shrunk (before)"] = spearmanr(dsq.mean, acc).statistic
+    # what the credit costs and what the shrinkage costs: the same shrinkage on the answers' true correctness
+    # (an upper bound no method reaches), and the one-coin credit's plain mean (no shrinkage)
+    true_credit = annotator_quality(ann_idx, (labels == truth[item_idx]).astype(float), m)
+    row["quality: true correctness, shrunk (upper bound)"] = spearmanr(true_credit.mean, acc).statistic
+    raw = np.bincount(ann_idx, weights=one_coin_posterior[item_idx, labels], minlength=m) / np.bincount(ann_idx)
+    row["quality: labelaudit's credit, unshrunk"] = spearmanr(raw, acc).statistic
     row["quality interval coverage"] = float(np.mean((q.low <= acc) & (acc <= q.high)))
     # what to label next: one more answer for budget_share of the items
     budget = int(round(budget_share * n))
