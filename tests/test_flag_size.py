@@ -83,6 +83,30 @@ def test_auto_flags_the_estimate_and_conservative_is_cleanlab():
     assert find_label_issues(labels, pp, [], flag_size=0.02).check.count == 60
 
 
+def test_an_unsure_model_flags_no_more_than_confident_learning(tmp_path):
+    """A weak model (mean top probability ~0.5): its own mistakes inflate the estimate (1 611 for the 404
+    errors injected here), so auto flags cleanlab's count (1 262), ranked by label quality: F1 0.437 against
+    0.423 for cleanlab's own flagged set and 0.377 for the uncapped estimate."""
+    from cleanlab.filter import find_label_issues as cl_find
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(4000, 32, n_informative=16, n_classes=10, n_clusters_per_class=1, random_state=1)
+    rng = np.random.default_rng(1)
+    truth = rng.random(len(y)) < 0.1
+    noisy = np.where(truth, (y + rng.integers(1, 10, len(y))) % 10, y)
+    pd.DataFrame(X.astype(np.float32)).rename(columns=str).assign(label=noisy).to_parquet(tmp_path / "d.parquet")
+    audit = labelaudit.scan(tmp_path / "d.parquet", checks="label", model="logreg")
+    lab = audit.summary["checks"]["label"]
+    assert audit.pred_probs.max(axis=1).mean() < 0.6
+    assert lab["flag_count_capped_by"].startswith("prune_by_noise_rate")
+    flagged = audit.issues["is_label_issue"].to_numpy()
+    cl = cl_find(noisy, audit.pred_probs.astype(np.float64), n_jobs=1, min_examples_per_class=1)
+    assert flagged.sum() == cl.sum() < lab["estimated_errors"]["estimate"]
+    uncapped = find_label_issues(noisy, audit.pred_probs, [], flag_size=str(round(lab["estimated_errors"]["estimate"])))
+    assert _f1(flagged, truth) >= _f1(cl, truth)
+    assert _f1(flagged, truth) > _f1(uncapped.check.is_issue, truth) + 0.03
+
+
 @pytest.mark.parametrize("bad", ["lots", "-3", "1.5", "150%"])
 def test_bad_flag_size_is_refused(bad, runner, csv_file):
     res = invoke(runner, ["scan", csv_file, "--flag-size", bad])

@@ -564,6 +564,7 @@ def _summary(ds: Dataset, label_res, results, skipped, rare, opts: ScanOptions) 
             "score": lc.info["score"],
             "estimated_noise_rate": round(label_res.estimated_noise_rate, 6),
             "estimated_errors": lc.info["estimated_errors"],
+            **{k: lc.info[k] for k in ("flag_count_capped_by",) if k in lc.info},
         }
     }
     for name, res in results.items():

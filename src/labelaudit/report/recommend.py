@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from labelaudit.checks.label import WEAK_MODEL_CONFIDENCE
+
 CLEAN_BELOW = 0.02
 LIGHT_BELOW = 0.10
 HEAVY_ABOVE = 0.30
@@ -22,10 +24,6 @@ HEAVY_ABOVE = 0.30
 UNSURE_SUGGESTION = 0.5
 #: one (given -> suggested) pair holding at least this share of flagged rows means asymmetric noise
 ASYMMETRIC_SHARE = 0.3
-#: below this mean top probability the model is unsure of a typical row: its own mistakes inflate the
-#: estimated errors (make_classification at 0.53: 3.9x the true count; CIFAR-10 and CIFAR-10N models at
-#: 0.68-0.84: 1.0-1.2x)
-WEAK_MODEL_CONFIDENCE = 0.6
 
 
 def shell_path(path: Path | str | None, placeholder: str = "AUDIT") -> str:
@@ -54,7 +52,7 @@ def recommendations(audit) -> list[dict[str, str]]:
     def add(key: str, text: str) -> None:
         out.append({"id": key, "text": text})
 
-    weak = _weak_model(audit)
+    weak = _weak_model(audit, lab)
     if weak and lab["count"]:
         add("weak-model", weak)
 
@@ -139,7 +137,7 @@ def _noise_level(rate: float, count: int) -> dict[str, str]:
     }
 
 
-def _weak_model(audit) -> str:
+def _weak_model(audit, lab: dict[str, Any]) -> str:
     """A warning when the model is unsure of a typical row (very noisy labels look the same to it)."""
     if (getattr(audit, "manifest", None) or {}).get("kind") == "crowd":  # a consensus posterior, not a model
         return ""
@@ -152,12 +150,14 @@ def _weak_model(audit) -> str:
         return ""
     given = iss["given_label"].astype(str).to_numpy()[assessed]
     agree = float((given == iss["suggested_label"].astype(str).to_numpy()[assessed]).mean())
-    return (
+    text = (
         f"The model is unsure of most rows (mean top probability {top:.0%}; it agrees with {agree:.0%} of the "
         "given labels): either the labels are very noisy or the model is weak, and where it is weak its own "
-        "mistakes count as label errors, so the estimated errors may be several times too many. Compare "
-        "--flag-size conservative, and try better features, another --model or --pred-probs from a stronger model."
+        "mistakes count as label errors: the estimated errors may be several times too many."
     )
+    if lab.get("flag_count_capped_by"):
+        text += f" Only {lab['count']} rows are flagged, as many as confident learning flags."
+    return text + " Try better features, another --model or --pred-probs from a stronger model."
 
 
 def _flagged_advice(audit) -> list[dict[str, str]]:
