@@ -509,11 +509,11 @@ def test_an_unsure_model_is_named_as_a_reason_the_estimate_may_be_too_high():
     weak = [r for r in recommend.recommendations(Fake(0.55)) if r["id"] == "weak-model"]
     assert len(weak) == 1
     assert "mean top probability 55%; it agrees with 60% of the given labels" in weak[0]["text"]
-    assert "several times too many" in weak[0]["text"] and "flagged, as many as" not in weak[0]["text"]
+    assert "several times too many" in weak[0]["text"] and "are flagged" not in weak[0]["text"]
     capped = Fake(0.55)
-    capped.summary["checks"]["label"]["flag_count_capped_by"] = "prune_by_noise_rate"
+    capped.summary["checks"]["label"]["flag_count_capped_by"] = "confident disagreements only"
     text = next(r["text"] for r in recommend.recommendations(capped) if r["id"] == "weak-model")
-    assert "Only 4 rows are flagged, as many as confident learning flags" in text
+    assert "Only the 4 confident disagreements are flagged" in text
     assert "weak-model" not in [r["id"] for r in recommend.recommendations(Fake(0.9))]
     # a crowd audit's probabilities are its consensus posterior: no model to blame
     assert "weak-model" not in [r["id"] for r in recommend.recommendations(Fake(0.55, kind="crowd"))]

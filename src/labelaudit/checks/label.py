@@ -16,7 +16,7 @@ One rule for every path (in memory, streamed, on Dask, from ``--pred-probs``):
   estimate, thresholds recomputed, plus the Bernoulli variance of the ambiguous rows).
 * **Which rows** (``--flag-size``): ``auto`` flags the estimated number of rows with the lowest label
   quality; when the model is unsure of a typical row (mean top probability under
-  :data:`WEAK_MODEL_CONFIDENCE`), at most as many as confident learning flags: there the ambiguous
+  :data:`WEAK_MODEL_CONFIDENCE`), at most the number of confident disagreements: there the ambiguous
   disagreements are mostly the model's own mistakes (15 % of them were errors on ``make_classification``
   at mean top probability 0.53, where the estimate came to 3.8x the true count; every CIFAR-10 / CIFAR-10N
   model is above 0.67); ``conservative`` is cleanlab's ``find_label_issues(filter_by="prune_by_noise_rate")``
@@ -48,9 +48,10 @@ CHUNK_ROWS = 262_144
 #: below this mean top probability (over the assessed rows) the model is unsure of a typical row, and
 #: ``auto`` flags at most as many rows as confident learning does (see the module docstring)
 WEAK_MODEL_CONFIDENCE = 0.6
+CAPPED_BY_CONFIDENT = "confident disagreements only (the model is unsure of a typical row)"
 FLAG_RULES = {
-    "auto": "the estimated number of label errors, by label quality (a model unsure of a typical row: at most as "
-    "many as cleanlab's prune_by_noise_rate flags)",
+    "auto": "the estimated number of label errors, by label quality (a model unsure of a typical row: at most the "
+    "number of confident disagreements)",
     "conservative": "cleanlab.filter.find_label_issues(filter_by='prune_by_noise_rate')",
     "count": "a given number of rows, by label quality",
     "rate": "a given share of the assessed rows, by label quality",
@@ -326,10 +327,8 @@ def _find(labels, pred_probs, rare, flag_size: FlagSize, seed: int) -> LabelResu
     else:
         if flag_size.mode == "auto":
             n_flag = int(round(errors.estimate))
-            if n_flag and mean_top_probability(pred_probs, assessable) < WEAK_MODEL_CONFIDENCE:
-                cl_count = int(_confident_learning_flags(labels, pred_probs, assessable).sum())
-                if cl_count < n_flag:
-                    n_flag, capped_by = cl_count, "prune_by_noise_rate (the model is unsure of a typical row)"
+            if errors.confident < n_flag and mean_top_probability(pred_probs, assessable) < WEAK_MODEL_CONFIDENCE:
+                n_flag, capped_by = errors.confident, CAPPED_BY_CONFIDENT
         elif flag_size.mode == "count":
             n_flag = int(flag_size.value or 0)
         else:

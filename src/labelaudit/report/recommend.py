@@ -156,7 +156,7 @@ def _weak_model(audit, lab: dict[str, Any]) -> str:
         "mistakes count as label errors: the estimated errors may be several times too many."
     )
     if lab.get("flag_count_capped_by"):
-        text += f" Only {lab['count']} rows are flagged, as many as confident learning flags."
+        text += f" Only the {lab['count']} confident disagreements are flagged."
     return text + " Try better features, another --model or --pred-probs from a stronger model."
 
 
