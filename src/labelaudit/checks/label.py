@@ -46,7 +46,7 @@ BOOTSTRAP_MAX_ROWS = 100_000
 #: rows processed at a time (memory-mapped pred_probs are never read whole)
 CHUNK_ROWS = 262_144
 #: below this mean top probability (over the assessed rows) the model is unsure of a typical row, and
-#: ``auto`` flags at most as many rows as confident learning does (see the module docstring)
+#: ``auto`` flags at most the confident disagreements (see the module docstring)
 WEAK_MODEL_CONFIDENCE = 0.6
 CAPPED_BY_CONFIDENT = "confident disagreements only (the model is unsure of a typical row)"
 FLAG_RULES = {

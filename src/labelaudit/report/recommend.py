@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from labelaudit.checks.label import WEAK_MODEL_CONFIDENCE
+from labelaudit.checks.label import WEAK_MODEL_CONFIDENCE, mean_top_probability
 
 CLEAN_BELOW = 0.02
 LIGHT_BELOW = 0.10
@@ -145,7 +145,7 @@ def _weak_model(audit, lab: dict[str, Any]) -> str:
     assessed = iss["label_assessed"].to_numpy(dtype=bool) if "label_assessed" in iss else np.ones(len(iss), bool)
     if not assessed.any():
         return ""
-    top = float(np.asarray(audit.pred_probs[assessed]).max(axis=1).mean())
+    top = mean_top_probability(audit.pred_probs, assessed)
     if top >= WEAK_MODEL_CONFIDENCE:
         return ""
     given = iss["given_label"].astype(str).to_numpy()[assessed]
