@@ -208,3 +208,31 @@ def test_flag_and_rank_order_is_quality_then_row(values, n_flag, seed):
     rank = np.zeros(n, dtype=np.int64)
     rank[order] = np.arange(1, len(order) + 1)
     assert (issue_ranks(q, flagged, ~np.isnan(q)) == rank).all()
+
+
+def test_threaded_folds_match_process_folds_and_report_warnings():
+    """Logistic-regression folds run in threads: same bits as worker processes, every ConvergenceWarning
+    reported, and the process's BLAS limit and warning filters as they were afterwards."""
+    import warnings
+
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info
+
+    from labelaudit.oof import kfold
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 400)
+    X = (rng.normal(size=(400, 6)) + y[:, None]).astype(np.float32)
+    fold = np.arange(400) % 4
+    est = LogisticRegression(max_iter=2)  # stops early: a ConvergenceWarning per fold
+    tasks = [(f, clone(est), np.flatnonzero(fold != f), np.flatnonzero(fold == f), 100) for f in range(4)]
+    limits = [p["num_threads"] for p in threadpool_info()]
+    filters = list(warnings.filters)
+    threaded = list(kfold._fold_results(tasks, X, y, 3, False, 2, threaded=True))
+    assert [p["num_threads"] for p in threadpool_info()] == limits and warnings.filters == filters
+    processes = list(kfold._fold_results([(f, clone(est), *t[1:]) for f, *t in tasks], X, y, 3, False, 2, False))
+    for (a, _, _), (b, _, _) in zip(threaded, processes, strict=True):
+        np.testing.assert_array_equal(a, b)
+    caught = {w for _, _, ws in threaded for w in ws}
+    assert caught == {w for _, _, ws in processes for w in ws} and any("lbfgs failed to converge" in w for w in caught)

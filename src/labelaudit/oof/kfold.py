@@ -107,35 +107,18 @@ def _scaled_rows(X, rows, scaler, fit: bool):
     return scaler.transform(part, copy=False)
 
 
-def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes, members: bool = False):
-    """Fit on ``train_idx``, predict ``pred_idx``: (rows x n_classes float32 probabilities, seconds, warnings).
-
-    ``members``: for a soft-voting ensemble, a list with each member's probabilities instead of their mean
-    (the members are combined afterwards by :mod:`labelaudit.oof.ensemble`).
-    """
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-
-    caught: list[str] = []
-    with warnings.catch_warnings(record=True) as rec:
-        warnings.simplefilter("always", ConvergenceWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        start = time.perf_counter()
-        # every fit on one thread (BLAS, OpenMP, torch); parallelism comes from folds in processes. A
-        # multi-threaded BLAS sums in another order (--jobs 1 and 2 would give different bits), and on a
-        # busy machine OpenMP's spinning threads made gradient boosting 3x slower on the sample (measured
-        # with both cores loaded: 5.1 s vs 1.7 s per fold), while idle one thread was as fast as two
-        if "threads" in estimator.get_params():
-            estimator.set_params(threads=1)
-        scaler, model = _split_scaler(estimator)
-        with threadpool_limits(limits=1):
-            model.fit(_scaled_rows(X, train_idx, scaler, fit=True), y[train_idx])
-            if members:
-                probas = [m.predict_proba(_scaled_rows(X, pred_idx, scaler, fit=False)) for m in estimator.estimators_]
-            else:
-                probas = [model.predict_proba(_scaled_rows(X, pred_idx, scaler, fit=False))]
-        seconds = time.perf_counter() - start
-    caught = sorted({str(w.message).splitlines()[0] for w in rec if issubclass(w.category, ConvergenceWarning)})
+def _fit_predict(estimator, X, y, train_idx, pred_idx, n_classes, members: bool):
+    """The fit and predictions of one fold, under whatever thread limits and warning filters the caller set."""
+    start = time.perf_counter()
+    if "threads" in estimator.get_params():
+        estimator.set_params(threads=1)
+    scaler, model = _split_scaler(estimator)
+    model.fit(_scaled_rows(X, train_idx, scaler, fit=True), y[train_idx])
+    if members:
+        probas = [m.predict_proba(_scaled_rows(X, pred_idx, scaler, fit=False)) for m in estimator.estimators_]
+    else:
+        probas = [model.predict_proba(_scaled_rows(X, pred_idx, scaler, fit=False))]
+    seconds = time.perf_counter() - start
     cols = np.asarray(estimator.classes_, dtype=np.int64)
     fulls = []
     for proba in probas:
@@ -143,23 +126,93 @@ def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes, members: b
         # a voting ensemble's members see the labels encoded 0..k'-1, in the order of its classes_
         full[:, cols] = proba
         fulls.append(full)
-    return (fulls if members else fulls[0]), seconds, caught
+    return (fulls if members else fulls[0]), seconds
+
+
+class _OneThreadAndWarnings:
+    """Every fit on one thread (BLAS, OpenMP), its ConvergenceWarnings collected in ``caught``.
+
+    Both are process-wide state, so fold threads share one of these, entered by the thread that runs them.
+    A multi-threaded BLAS sums in another order (--jobs 1 and 2 would give different bits), and on a busy
+    machine OpenMP's spinning threads made gradient boosting 3x slower on the sample (measured with both
+    cores loaded: 5.1 s vs 1.7 s per fold), while idle one thread was as fast as two.
+    """
+
+    def __enter__(self):
+        from sklearn.exceptions import ConvergenceWarning
+        from threadpoolctl import threadpool_limits
+
+        self._category = ConvergenceWarning
+        self._warnings = warnings.catch_warnings(record=True)
+        self._records = self._warnings.__enter__()
+        # in this order: a filter added later is matched first, and ConvergenceWarning is a UserWarning
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("always", ConvergenceWarning)
+        self._limits = threadpool_limits(limits=1)
+        self._limits.__enter__()
+        return self
+
+    def messages(self) -> list[str]:
+        """The first line of each distinct ConvergenceWarning caught so far."""
+        return sorted({str(w.message).splitlines()[0] for w in self._records if issubclass(w.category, self._category)})
+
+    def __exit__(self, *exc):
+        self.caught = self.messages()
+        self._limits.__exit__(*exc)
+        self._warnings.__exit__(*exc)
+        return False
+
+
+def fit_predict_fold(estimator, X, y, train_idx, pred_idx, n_classes, members: bool = False):
+    """Fit on ``train_idx``, predict ``pred_idx``: (rows x n_classes float32 probabilities, seconds, warnings).
+
+    ``members``: for a soft-voting ensemble, a list with each member's probabilities instead of their mean
+    (the members are combined afterwards by :mod:`labelaudit.oof.ensemble`).
+    """
+    with _OneThreadAndWarnings() as guard:
+        proba, seconds = _fit_predict(estimator, X, y, train_idx, pred_idx, n_classes, members)
+    return proba, seconds, guard.caught
 
 
 #: models whose fold takes seconds even on small data (trees per class, an SVC, a torch net)
 #: (not the torch MLP: each worker process would import torch, which costs more than it saves here)
 EXPENSIVE_MODELS = {ModelName.hgb, ModelName.rf, ModelName.ensemble}
 
+#: models whose folds run in threads of this process rather than worker processes: logistic regression's
+#: work is BLAS and scikit-learn's nogil loss, so two threads keep two cores busy, without the ~1 s a worker
+#: takes to start and import scikit-learn or the copy of the features it is sent (100 000 x 128, 5 folds:
+#: 2.0 s vs 3.7 s for the folds)
+THREADED_MODELS = {ModelName.logreg}
+
 
 def default_jobs(n_rows: int, n_features: int, folds: int, model: ModelName = ModelName.logreg) -> int:
-    """Parallel folds pay off once a fold takes longer than starting a worker process (~1 s)."""
+    """Parallel folds pay off once a fold takes longer than starting a worker process (~1 s) or a thread."""
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     cells = n_rows * max(n_features, 1)
-    if cells < (50_000 if model in EXPENSIVE_MODELS else 2_000_000):
+    floor = 50_000 if model in EXPENSIVE_MODELS else 200_000 if model in THREADED_MODELS else 2_000_000
+    if cells < floor:
         return 1
     return max(1, min(cores, folds))
+
+
+def _fold_results(tasks, X, y, n_classes: int, members: bool, n_jobs: int, threaded: bool):
+    """(probabilities, seconds, warnings) of each fold in task order, from threads or worker processes."""
+    from joblib import Parallel, delayed
+
+    runner = Parallel(n_jobs=n_jobs, return_as="generator", prefer="threads" if threaded else "processes")
+    if not threaded:
+        yield from runner(
+            delayed(fit_predict_fold)(est, X, y, tr, pr, n_classes, members) for (_, est, tr, pr, _) in tasks
+        )
+        return
+    with _OneThreadAndWarnings() as guard:
+        for proba, seconds in runner(
+            delayed(_fit_predict)(est, X, y, tr, pr, n_classes, members) for (_, est, tr, pr, _) in tasks
+        ):
+            # the threads share the process's warning filters: a fold reports what was caught so far
+            yield proba, seconds, guard.messages()
 
 
 def out_of_fold(
@@ -172,8 +225,6 @@ def out_of_fold(
     reporter: Reporter,
 ) -> OOFResult:
     """Fit one model per fold and collect each row's prediction from the model that did not see it."""
-    from joblib import Parallel, delayed
-
     from labelaudit.oof.models import make_model
 
     if folds < 2:
@@ -202,12 +253,8 @@ def out_of_fold(
     seconds: list[float] = [0.0] * folds
     all_warnings: set[str] = set()
     reporter.start("folds", total=folds, message=f"training {folds} folds")
-    runner = Parallel(n_jobs=n_jobs, return_as="generator", prefer="processes")
     try:
-        results = runner(
-            delayed(fit_predict_fold)(est, fs.X, ds.labels, train, pred, K, n_members > 0)
-            for (_, est, train, pred, _) in tasks
-        )
+        results = _fold_results(tasks, fs.X, ds.labels, K, n_members > 0, n_jobs, model in THREADED_MODELS)
         for done, ((f, _, _, _, n_test), (proba, secs, warns)) in enumerate(zip(tasks, results, strict=True), 1):
             test = np.flatnonzero(fold == f)
             for slot, p in enumerate(proba if n_members else [proba]):
