@@ -13,28 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-
-WRAP = (
-    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-    "sys.stderr.write('PEAK_RSS_KB=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-    "sys.exit(r.returncode)"
-)
+from measure import measured
 
 
 def run(cmd: list[str]) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", WRAP, *cmd], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if out.returncode not in (0, 1):
-        raise SystemExit(out.stderr[-3000:])
-    return wall, int(out.stderr.rsplit("PEAK_RSS_KB=", 1)[1].split()[0]) / 1024.0
+    wall, rss, _ = measured(cmd)
+    return wall, rss
 
 
 def make_data(n: int, d: int, folder: Path, seed: int = 0) -> tuple[Path, np.ndarray]:

@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from measure import measured
 
 PLAIN = r"""
 import sys, time, json, warnings, resource
@@ -45,22 +44,9 @@ print(json.dumps({"oof_s": t1 - t0, "datalab_s": t2 - t1}))
 """
 
 
-WRAP = (
-    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-    "sys.stderr.write('PEAK_RSS_KB=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-    "sys.exit(r.returncode)"
-)
-
-
 def peak_rss_mb_of(cmd: list[str]) -> tuple[float, float, str]:
-    """Run cmd in a fresh wrapper process; return wall seconds, its own peak RSS (MB), stdout."""
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", WRAP, *cmd], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if out.returncode not in (0, 1):
-        raise SystemExit(f"{cmd[:3]} failed ({out.returncode}):\n{out.stderr[-2000:]}")
-    peak_kb = int(out.stderr.rsplit("PEAK_RSS_KB=", 1)[1].split()[0])
-    return wall, peak_kb / 1024.0, out.stdout
+    """Run cmd in a fresh wrapper process; return its wall seconds, its own peak RSS (MB), stdout."""
+    return measured(cmd)
 
 
 def pr(flag: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
