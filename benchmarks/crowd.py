@@ -117,6 +117,13 @@ def one_crowd(k: int, n_items: int, seed: int, budget_share: float, crowdkit: bo
     raw = np.bincount(ann_idx, weights=one_coin_posterior[item_idx, labels], minlength=m) / np.bincount(ann_idx)
     row["quality: labelaudit's credit, unshrunk"] = spearmanr(raw, acc).statistic
     row["quality interval coverage"] = float(np.mean((q.low <= acc) & (acc <= q.high)))
+    # the ceiling given the answers: the simulation's own model (every annotator's skill and kind, the
+    # confusable classes, the difficulty law), which no method is given; its consensus is Bayes-optimal
+    # and its mean posterior correctness per annotator the best estimate of their accuracy
+    own = sim.model_posterior()[np.array([int(i[1:]) for i in items])]
+    row["consensus: the simulation's own model (ceiling)"] = (own.argmax(1) == truth).mean()
+    own_credit = np.bincount(ann_idx, weights=own[item_idx, labels], minlength=m) / np.bincount(ann_idx)
+    row["quality: the simulation's own model (ceiling)"] = spearmanr(own_credit, acc).statistic
     # what to label next: one more answer for budget_share of the items
     budget = int(round(budget_share * n))
     rng = np.random.default_rng(seed)

@@ -40,6 +40,31 @@ class SimulatedCrowd:
         hit = (a["label"].to_numpy() == self.truth.loc[a["item"]].to_numpy()).astype(float)
         return pd.Series(hit).groupby(a["annotator"].to_numpy()).mean()
 
+    def model_posterior(self, grid: int = 20) -> np.ndarray:
+        """items x K: each item's true class given its answers under the simulation's *own* model.
+
+        The Bayes-optimal consensus for this crowd, computed with what no method is given: every
+        annotator's skill and kind, each class's confusable class and the difficulty law (integrated on
+        ``grid`` points per component). Rows in the order of ``truth``'s index, columns c0..c{K-1}. The
+        mean of an annotator's answers' posterior correctness under it is the best estimate of their
+        accuracy: a ceiling on what any annotator-quality ranking can reach on this crowd.
+        """
+        p = self._params
+        a = self.annotations
+        item = np.array([int(x[1:]) for x in a["item"]], dtype=np.int64)
+        ann = np.array([int(x[1:]) for x in a["annotator"]], dtype=np.int64)
+        label = np.array([int(x[1:]) for x in a["label"]], dtype=np.int64)
+        mid = lambda lo, hi: lo + (np.arange(grid) + 0.5) * (hi - lo) / grid  # noqa: E731
+        d = np.concatenate([mid(*EASY), mid(*HARD)])
+        w = np.concatenate([np.full(grid, (1 - p["hard_share"]) / grid), np.full(grid, p["hard_share"] / grid)])
+        n, k = len(p["true"]), p["k"]
+        log_lik = np.zeros((n, k, len(d)))
+        for t in range(k):
+            np.add.at(log_lik[:, t], item, np.log(np.clip(_answer_likelihood(label, ann, t, d, p), 1e-300, None)))
+        log_lik -= log_lik.max(axis=(1, 2), keepdims=True)
+        post = (np.exp(log_lik) * w).sum(axis=2)  # classes are equally likely a priori
+        return post / post.sum(axis=1, keepdims=True)
+
     def more_answers(self, items: list[str], seed: int = 0) -> SimulatedCrowd:
         """The same crowd with one more answer for each of ``items`` (from an annotator new to the item)."""
         p = self._params
@@ -59,6 +84,14 @@ class SimulatedCrowd:
         )
 
 
+#: an item's difficulty: uniform on EASY, or on HARD for a ``hard_share`` of the items
+EASY, HARD = (0.0, 0.1), (0.3, 0.8)
+#: share of a mistake that goes to the item's confusable class (the rest: any other class)
+TO_CONFUSABLE = 0.7
+#: share of an adversary's answers that are the confusable class on purpose (the rest: the truth)
+ADVERSARY_CONFUSABLE = 0.8
+
+
 def _answers(item: np.ndarray, ann: np.ndarray, p: dict, rng: np.random.Generator) -> np.ndarray:
     k = p["k"]
     t = p["true"][item]
@@ -66,13 +99,26 @@ def _answers(item: np.ndarray, ann: np.ndarray, p: dict, rng: np.random.Generato
     d = p["difficulty"][item]
     correct_p = p["skill"][ann] * (1 - d) + (1 / k) * d  # a hard item pulls even a good annotator towards chance
     other = (t + rng.integers(1, k, len(item))) % k
-    towards = np.where(rng.random(len(item)) < 0.7, c, other)  # mistakes mostly go to the confusable class
+    towards = np.where(rng.random(len(item)) < TO_CONFUSABLE, c, other)  # mistakes mostly go to the confusable class
     label = np.where(rng.random(len(item)) < correct_p, t, towards)
     kind = p["kind"][ann]
     spam = kind == "spammer"
     label = np.where(spam & p["lazy"][ann], p["always"][ann], label)
     label = np.where(spam & ~p["lazy"][ann], rng.integers(0, k, len(item)), label)
-    return np.where(kind == "adversarial", np.where(rng.random(len(item)) < 0.8, c, t), label)
+    return np.where(kind == "adversarial", np.where(rng.random(len(item)) < ADVERSARY_CONFUSABLE, c, t), label)
+
+
+def _answer_likelihood(label: np.ndarray, ann: np.ndarray, t: int, d: np.ndarray, p: dict) -> np.ndarray:
+    """answers x len(d): P(each answer | true class t, difficulty d, who gave it), as :func:`_answers` draws it."""
+    k = p["k"]
+    c = p["neighbour"][t]
+    correct_p = p["skill"][ann][:, None] * (1 - d[None]) + d[None] / k
+    wrong = TO_CONFUSABLE * (label == c) + (1 - TO_CONFUSABLE) / (k - 1)
+    lik = np.where((label == t)[:, None], correct_p, (1 - correct_p) * wrong[:, None])
+    kind = p["kind"][ann]
+    adversary = ADVERSARY_CONFUSABLE * (label == c) + (1 - ADVERSARY_CONFUSABLE) * (label == t)
+    lik = np.where((kind == "adversarial")[:, None], adversary[:, None], lik)
+    return np.where((kind == "spammer")[:, None], 1.0, lik)  # a spammer's answer does not depend on the truth
 
 
 def simulate_crowd(
@@ -109,7 +155,9 @@ def simulate_crowd(
         "lazy": rng.random(m) < 0.5,
         "true": true,
         "confusable": neighbour[true],
-        "difficulty": np.where(hard, rng.uniform(0.3, 0.8, n_items), rng.uniform(0.0, 0.1, n_items)),
+        "difficulty": np.where(hard, rng.uniform(*HARD, n_items), rng.uniform(*EASY, n_items)),
+        "neighbour": neighbour,
+        "hard_share": hard_share,
     }
     p = activity / activity.sum()
     item = np.repeat(np.arange(n_items), min(labels_per_item, m))
