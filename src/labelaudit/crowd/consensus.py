@@ -280,10 +280,12 @@ def one_coin(
         lik[np.arange(len(label)), label] = a
         # a spammer (always the same class, or at random) is no one-coin annotator: "right 25 % of the time"
         # would make each of their answers evidence *against* its class, and one busy spammer then drags the
-        # consensus of every item they touched. Answers of annotators confidently no better than chance say
-        # nothing about the item (their quality is still scored from the others' consensus).
+        # consensus of every item they touched. Answers of annotators confidently no better than chance (always
+        # the commonest class) say nothing about the item (their quality is still scored from the others'
+        # consensus). A higher bar, halfway to the crowd's typical accuracy, also silenced poor but honest
+        # annotators: Spearman 0.900 vs 0.904 (K = 4, seeds 6-13), 0.900 vs 0.902 (seeds 0-5), K = 10 equal
         upper = beta.ppf(0.95, 1 + c, 1 + n - c)
-        lik[upper[annotator] < (priors.max() + mu) / 2] = 1.0
+        lik[upper[annotator] < priors.max()] = 1.0
         new = _posterior(item, n_items, priors, np.clip(lik, 1e-300, None))
         if known is not None and len(known):
             new[known] = np.eye(k)[gold[known]]
