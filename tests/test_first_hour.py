@@ -368,9 +368,10 @@ def test_a_pred_probs_scan_loads_no_scipy_or_scikit_learn(tmp_path):
     np.save(tmp_path / "pp.npy", pp)
     pd.DataFrame({"label": y}).to_parquet(tmp_path / "labels.parquet")
     code = (
-        "import sys, labelaudit.cli as c; sys.argv = ['labelaudit', 'scan', sys.argv[1], '--pred-probs', sys.argv[2], "
-        "'-q', '--out', sys.argv[3]]\ntry:\n    c.main()\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('scipy', 'sklearn', 'torch') if m in sys.modules))"
+        "import atexit, sys, labelaudit.cli as c; sys.argv = ['labelaudit', 'scan', sys.argv[1], '--pred-probs', "
+        "sys.argv[2], '-q', '--out', sys.argv[3]]\n"
+        "atexit.register(lambda: print(sorted(m for m in ('scipy', 'sklearn', 'torch') if m in sys.modules)))\n"
+        "c.main()"
     )
     args = [str(tmp_path / "labels.parquet"), str(tmp_path / "pp.npy"), str(tmp_path / "a")]
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
@@ -392,3 +393,27 @@ def test_the_manifest_times_start_up_and_writing(tmp_path):
     timings = json.loads((tmp_path / "a" / "manifest.json").read_text())["timings"]
     assert {"read", "oof", "knn", "write", "write:cleaned"} <= set(timings)
     assert all(v >= 0 for v in timings.values())
+
+
+def test_the_console_command_exits_with_its_code_its_output_flushed_and_exit_handlers_run(tmp_path):
+    """The console entry point skips the interpreter's module teardown (os._exit): the exit code, the
+    buffered output and the exit handlers must survive that."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, sys, labelaudit.cli as c; sys.argv = ['labelaudit', *sys.argv[1:]]\n"
+        "atexit.register(lambda: print('exit handler ran'))\n"
+        "c.main()"
+    )
+    data = str(SAMPLE / "digits_noisy.parquet")
+    args = ["scan", data, "--model", "logreg", "--fail-above", "label=0.001", "--format", "json", "--out"]
+    out = subprocess.run([sys.executable, "-c", code, *args, str(tmp_path / "a")], capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr  # the gate failed
+    body, last = out.stdout.rsplit("\n", 2)[0], out.stdout.splitlines()[-1]
+    assert json.loads(body)["exit_code"] == 1 and last == "exit handler ran"
+    out = subprocess.run(
+        [sys.executable, "-c", code, "scan", str(tmp_path / "nope.csv")], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and out.stdout == "exit handler ran\n"
