@@ -395,3 +395,20 @@ def test_tiny_data_never_crashes(tmp_path, model):
     df.to_parquet(tmp_path / "tiny.parquet")
     audit = labelaudit.scan(tmp_path / "tiny.parquet", model=model)
     assert len(audit.issues) == 10 and np.allclose(audit.pred_probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_a_full_disk_is_named_as_such_not_as_a_bug(runner, csv_file, workdir, monkeypatch):
+    import errno
+
+    from labelaudit.audit import Audit
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Audit, "save", full)
+    res = invoke(runner, ["scan", csv_file, "--model", "logreg", "-q"])
+    assert res.exit_code == 3  # a resource failure (the exit-code table), not a usage error
+    assert res.stderr.strip() == (
+        "error: no space left on the disk ([Errno 28] No space left on device); free some space, or write to "
+        "another disk (--out)"
+    )

@@ -6,6 +6,7 @@ Exit codes (never renumbered): 0 ran and every gate passed; 1 ran and a gate fai
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -79,11 +80,20 @@ def exit_code_for(err: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+#: the disk, or the user's quota on it, is full
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def error_line(err: BaseException) -> str:
     if isinstance(err, LabelAuditError):
         return f"error: {err}"
     if isinstance(err, KeyboardInterrupt):
         return "interrupted: nothing was written"
+    if isinstance(err, OSError) and err.errno in _DISK_FULL:  # a resource failure, not a bug (exit 3 still)
+        return (
+            f"error: no space left on the disk ({str(err).splitlines()[0][:200]}); free some space, or write to "
+            "another disk (--out)"
+        )
     if isinstance(err, MemoryError) or type(err).__name__ == "ArrowMemoryError":
         return (
             "error: out of memory; nothing was written. Scan with --low-memory (and a smaller --batch-rows), "
