@@ -21,11 +21,6 @@ import numpy as np
 from measure import measured
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    wall, rss, _ = measured(cmd)
-    return wall, rss
-
-
 def make_data(n: int, d: int, folder: Path, seed: int = 0) -> tuple[Path, np.ndarray]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -62,7 +57,7 @@ def main() -> None:
         for n in map(int, args.rows.split(",")):
             data, truth = make_data(n, args.features, tmp)
             out = tmp / f"a{n}.labelaudit"
-            wall, rss = run([sys.executable, "-m", "labelaudit", "scan", str(data), "--out", str(out), "-q"])
+            wall, rss, _ = measured([sys.executable, "-m", "labelaudit", "scan", str(data), "--out", str(out), "-q"])
             m = json.loads((out / "manifest.json").read_text())
             flag = pd.read_parquet(out / "issues.parquet", columns=["is_label_issue"])["is_label_issue"].to_numpy()
             tp = (flag & truth).sum()
@@ -88,7 +83,7 @@ def main() -> None:
             pp /= pp.sum(axis=1, keepdims=True)
             np.save(tmp / "pp.npy", pp)
             pd.DataFrame({"label": y}).to_parquet(tmp / "labels.parquet")
-            wall, rss = run(
+            wall, rss, _ = measured(
                 [
                     sys.executable,
                     "-m",

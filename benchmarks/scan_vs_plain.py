@@ -44,11 +44,6 @@ print(json.dumps({"oof_s": t1 - t0, "datalab_s": t2 - t1}))
 """
 
 
-def peak_rss_mb_of(cmd: list[str]) -> tuple[float, float, str]:
-    """Run cmd in a fresh wrapper process; return its wall seconds, its own peak RSS (MB), stdout."""
-    return measured(cmd)
-
-
 def pr(flag: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     tp = (flag & truth).sum()
     return tp / max(flag.sum(), 1), tp / max(truth.sum(), 1)
@@ -91,7 +86,7 @@ def main() -> None:
         runs = []
         for i in range(args.repeats):
             out_dir = tmp / f"a{i}.labelaudit"
-            wall, rss, _ = peak_rss_mb_of(
+            wall, rss, _ = measured(
                 [sys.executable, "-m", "labelaudit", "scan", str(data), "--out", str(out_dir), "-q"]
             )
             runs.append((wall, rss, out_dir))
@@ -118,7 +113,7 @@ def main() -> None:
             script.write_text(PLAIN)
             plain_runs = sorted(
                 (
-                    peak_rss_mb_of([sys.executable, str(script), str(data), str(tmp / "flag.npy")])
+                    measured([sys.executable, str(script), str(data), str(tmp / "flag.npy")])
                     for _ in range(args.plain_repeats)
                 ),
                 key=lambda r: r[0],
