@@ -426,17 +426,20 @@ def _finish_graph(D, I, metric: str, k: int, label: str, M=None, fmetric=None, s
     return KnnGraph(idx, dist, metric, label)
 
 
-def torch_knn(M: np.ndarray, metric: str, k: int, *, device: str, max_cells: int = 1 << 27):
+def torch_knn(M: np.ndarray, metric: str, k: int, *, device: str, max_cells: int | None = None):
     """Exact KNN as chunked matrix products + top-k in torch: (scores, indices), self included.
 
     Scores follow faiss's conventions: inner products for cosine (rows are L2-normalised), squared
-    L2 distances otherwise. Each chunk of rows against all rows is at most ``max_cells`` floats.
+    L2 distances otherwise. Each chunk of rows against all rows is at most ``max_cells`` floats
+    (default: a quarter of the GPU's free memory in float32 cells, at most 2**30; 2**27 on the CPU).
     """
     from labelaudit.extras import require_torch
 
     torch = require_torch()
     X = torch.from_numpy(np.ascontiguousarray(M, dtype=np.float32)).to(device)
     n = X.shape[0]
+    if max_cells is None:
+        max_cells = _torch_chunk_cells(torch, device)
     chunk = max(1, min(n, max_cells // max(n, 1)))
     sq = (X * X).sum(dim=1)
     D = np.empty((n, k), dtype=np.float32)
@@ -447,11 +450,22 @@ def torch_knn(M: np.ndarray, metric: str, k: int, *, device: str, max_cells: int
             if metric == "cosine":
                 vals, idx = torch.topk(S, k, dim=1)
             else:
-                dist2 = sq[s : s + chunk, None] - 2.0 * S + sq[None, :]
-                vals, idx = torch.topk(dist2, k, dim=1, largest=False)
+                # |a-b|^2 = |a|^2 - (2 a.b - |b|^2): the row's own |a|^2 does not change its order, so
+                # top-k runs on 2 a.b - |b|^2 in place, without a second chunk-sized buffer
+                vals, idx = torch.topk(S.mul_(2.0).sub_(sq[None, :]), k, dim=1)
+                vals = sq[s : s + chunk, None] - vals
             D[s : s + chunk] = vals.cpu().numpy()
             I[s : s + chunk] = idx.cpu().numpy()
     return D, I
+
+
+def _torch_chunk_cells(torch, device: str) -> int:
+    """Cells of one chunk's score block: on a GPU a quarter of its free memory (the block, top-k's
+    workspace and the allocator's slack fit), so a large card takes ~1 000 rows of a million at once."""
+    if str(device).startswith("cuda"):
+        free, _total = torch.cuda.mem_get_info()
+        return int(max(1 << 22, min(1 << 30, free // 16)))
+    return 1 << 27
 
 
 #: ``--device auto`` considers the GPU from this many rows: below it exact KNN on the CPU takes well under
