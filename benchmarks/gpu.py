@@ -6,12 +6,13 @@ Needs torch with CUDA (`--device cpu` runs the same steps on the CPU, to try the
 Data as scale.py: make_classification (D/2 informative, 10 classes), 10 % uniform label noise, float32
 Parquet. For each size:
 
-1. The KNN graph on the matrix the scan searches (``knn_matrix``: standardised, L2-normalised), built the
-   two ways a scan builds it: exact on the GPU (torch: chunked matrix products + top-k; after a warm-up)
-   and the CPU default (faiss IVF with exact re-ranking). Reported: seconds, the CPU graph's neighbour
-   recall@10 against the GPU's exact one, and the verdicts computed from each graph (outlier,
-   near-duplicate and data-valuation flags: Jaccard; the non-iid p-value). Up to 100 000 rows, faiss
-   exact on the CPU too: the GPU graph's agreement with it (ties aside, both are exact). The matrix has
+1. The KNN graph on the matrix the scan searches (``knn_matrix``: standardised, L2-normalised), built
+   every way a scan can build it, after a warm-up: exact in float32 on the GPU (torch: chunked matrix
+   products + top-k; the reference), the GPU default (float16 candidates re-scored in float32), the CPU
+   default (faiss IVF with exact re-ranking) and, up to --faiss-exact-max-rows, faiss exact on the CPU.
+   Reported: seconds, each graph's neighbour recall@10 against the reference, and the verdicts computed
+   from each (outlier, near-duplicate and data-valuation flags: Jaccard; the non-iid p-value), plus the
+   seconds of the score products alone (float32, float16), to show what top-k costs. The matrix has
    50 exact duplicates and 0.5 % spiked rows injected (as knn_agreement.py), so the flags have work to do.
 2. The whole scan as a user runs it (`python -m labelaudit scan ... --device cuda`, then `--device cpu`),
    each in a fresh process: wall seconds, peak RSS, the manifest's stage timings, label-issue
@@ -45,7 +46,7 @@ def _recall(ref: np.ndarray, got: np.ndarray) -> float:
     return hits / ref.size
 
 
-def knn_part(data: Path, device: str, n: int) -> dict:
+def knn_part(data: Path, device: str, n: int, cpu_knn_max_rows: int, faiss_exact_max_rows: int) -> dict:
     import pandas as pd
 
     from labelaudit.checks import data as ck
@@ -64,36 +65,59 @@ def knn_part(data: Path, device: str, n: int) -> dict:
     M, metric = knn_matrix(fs, standardize=True, seed=0)
     del X, fs
     torch_knn(M[:2000], metric, 11, device=device)  # warm-up: CUDA context, kernels
-    t = time.perf_counter()
-    D, I = torch_knn(M, metric, 11, device=device)  # what build_knn_graph(device="cuda") runs
-    gpu_s = time.perf_counter() - t
-    gpu = _finish_graph(D, I, metric, 10, f"exact:torch-{device}")
-    t = time.perf_counter()
-    cpu = build_knn_graph(M, metric, seed=0)  # the CPU default at this size
-    cpu_s = time.perf_counter() - t
-    out = {
-        "gpu_exact_s": round(gpu_s, 2),
-        "cpu_default_s": round(cpu_s, 2),
-        "cpu_method": cpu.method,
-        "cpu_recall_at_10_vs_gpu_exact": round(_recall(gpu.indices, cpu.indices), 4),
-    }
-    for name, fn in (
-        ("outlier", ck.outlier_from_knn),
-        ("near_duplicate", ck.near_duplicate),
-        ("data_valuation", lambda g: ck.data_valuation(g, y)),
-    ):
-        a, b = fn(gpu).is_issue, fn(cpu).is_issue
-        union = int((a | b).sum())
-        jac = float((a & b).sum() / union) if union else 1.0
-        out[name] = {"gpu": int(a.sum()), "cpu": int(b.sum()), "jaccard": round(jac, 4)}
-    out["non_iid_p_value"] = {"gpu": ck.non_iid(gpu, 0).info["p_value"], "cpu": ck.non_iid(cpu, 0).info["p_value"]}
-    if n <= 100_000:
+    out: dict = {"seconds": {}}
+    graphs = {}
+
+    def timed(name, fn):
         t = time.perf_counter()
-        ex = build_knn_graph(M, metric, method=KnnMethod.exact)
-        out["cpu_exact_s"] = round(time.perf_counter() - t, 2)
-        out["gpu_agreement_with_faiss_exact"] = round(_recall(ex.indices, gpu.indices), 5)
-        out["max_abs_distance_diff"] = float(np.abs(ex.distances - gpu.distances).max())
+        graphs[name] = fn()
+        out["seconds"][name] = round(time.perf_counter() - t, 2)
+
+    # the reference: exact in float32 on the GPU (agreed with faiss exact on 0.99995 of neighbour sets at 100k)
+    timed("gpu_fp32", lambda: _finish_graph(*torch_knn(M, metric, 11, device=device, half=False), metric, 10, "fp32"))
+    # what build_knn_graph(device="cuda") runs: float16 candidates, float32 re-rank
+    timed("gpu_default", lambda: _finish_graph(*torch_knn(M, metric, 11, device=device), metric, 10, "default"))
+    if n <= cpu_knn_max_rows:
+        timed("cpu_default", lambda: build_knn_graph(M, metric, seed=0))
+        out["cpu_method"] = graphs["cpu_default"].method
+    if n <= faiss_exact_max_rows:
+        timed("faiss_exact", lambda: build_knn_graph(M, metric, method=KnnMethod.exact))
+    out["products_only_s"] = _products_only(M, device)
+    ref = graphs.pop("gpu_fp32")
+    p_ref = ck.non_iid(ref, 0).info["p_value"]
+    for name, g in graphs.items():
+        row = {"recall_at_10_vs_fp32_exact": round(_recall(ref.indices, g.indices), 5)}
+        for check, fn in (
+            ("outlier", ck.outlier_from_knn),
+            ("near_duplicate", ck.near_duplicate),
+            ("data_valuation", lambda g: ck.data_valuation(g, y)),
+        ):
+            a, b = fn(ref).is_issue, fn(g).is_issue
+            union = int((a | b).sum())
+            jac = float((a & b).sum() / union) if union else 1.0
+            row[check] = {"fp32": int(a.sum()), "this": int(b.sum()), "jaccard": round(jac, 4)}
+        row["non_iid_p_value"] = {"fp32": p_ref, "this": ck.non_iid(g, 0).info["p_value"]}
+        out[name] = row
     return out
+
+
+def _products_only(M: np.ndarray, device: str) -> dict:
+    """Seconds of the chunked score products alone (no top-k), float32 and float16: where the time goes."""
+    import torch
+
+    from labelaudit.checks.knn import _torch_chunk_cells
+
+    X = torch.from_numpy(M).to(device)
+    chunk = max(1, _torch_chunk_cells(torch, device) // len(M))
+    res = {}
+    for name, A in (("fp32", X), ("fp16", X.half())):
+        torch.cuda.synchronize() if device == "cuda" else None
+        t = time.perf_counter()
+        acc = 0.0
+        for s in range(0, len(M), chunk):
+            acc += float((A[s : s + chunk] @ A.T)[0, 0])
+        res[name] = round(time.perf_counter() - t, 2)
+    return res
 
 
 def scan_part(data: Path, truth: np.ndarray, tmp: Path, n: int, devices: list[str]) -> dict:
@@ -131,6 +155,9 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=128)
     ap.add_argument("--device", default="cuda", help="cuda (the GPU path) or cpu (a dry run of this script)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--cpu-knn-max-rows", type=int, default=10**9, help="the CPU graph only up to this size")
+    ap.add_argument("--faiss-exact-max-rows", type=int, default=100_000)
+    ap.add_argument("--cpu-scan-max-rows", type=int, default=10**9, help="the --device cpu scan only up to this size")
     args = ap.parse_args()
     import torch
 
@@ -151,9 +178,9 @@ def main() -> None:
             t = time.perf_counter()
             data, truth = make_data(n, args.features, tmp)
             row = {"data_s": round(time.perf_counter() - t, 1)}
-            row["knn"] = knn_part(data, args.device, n)
+            row["knn"] = knn_part(data, args.device, n, args.cpu_knn_max_rows, args.faiss_exact_max_rows)
             print(n, json.dumps(row), flush=True)
-            row["scan"] = scan_part(data, truth, tmp, n, devices)
+            row["scan"] = scan_part(data, truth, tmp, n, devices if n <= args.cpu_scan_max_rows else devices[:1])
             print(n, json.dumps(row["scan"]), flush=True)
             results["sizes"][n] = row
             if args.json:  # after every size: a run cut short keeps what it measured

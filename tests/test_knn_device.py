@@ -44,3 +44,40 @@ def test_cuda_without_torch_names_the_extra(monkeypatch):
     with pytest.raises(ExtraMissingError, match=r"labelaudit\[torch\]"):
         resolve_knn_device("cuda")
     assert resolve_knn_device("auto") == "cpu"
+
+
+def test_half_candidates_rescored_exactly():
+    """The GPU's default for cosine: float16 candidates, re-scored in float32 (run here on the CPU)."""
+    rng = np.random.default_rng(1)
+    # clustered rows, so neighbour scores crowd together where float16 rounding could reorder them
+    centres = rng.normal(size=(20, 32))
+    M = (centres[rng.integers(0, 20, 4000)] + 0.3 * rng.normal(size=(4000, 32))).astype(np.float32)
+    M[:30] = M[30:60]  # exact copies: ties the re-ranking must keep
+    M /= np.linalg.norm(M, axis=1, keepdims=True)
+    k = 10
+    ref = build_knn_graph(M, "cosine", k=k, method=KnnMethod.exact)
+    D, I = torch_knn(M, "cosine", k + 1, device="cpu", max_cells=4000 * 300, half=True)
+    got = _finish_graph(D, I, "cosine", k, "exact:torch-cpu")
+    same = np.mean([len(set(a) & set(b)) / k for a, b in zip(ref.indices, got.indices, strict=True)])
+    assert same >= 0.999, same
+    # the kept scores are float32's, not float16's
+    assert np.allclose(ref.distances, got.distances, atol=1e-5)
+    half_only = (torch.from_numpy(M).half() @ torch.from_numpy(M).half().T).float().numpy()
+    assert not np.allclose(np.sort(half_only, axis=1)[:, -2], 1 - ref.distances[:, 0], atol=1e-5)
+
+
+def test_warm_gpu_only_where_the_graph_may_go_to_a_gpu(monkeypatch):
+    import sys
+    import threading
+
+    from labelaudit.checks.knn import GPU_MIN_ROWS, warm_gpu
+
+    assert warm_gpu("cpu", 10**6) is False
+    assert warm_gpu("auto", GPU_MIN_ROWS - 1) is False
+    assert warm_gpu("auto", GPU_MIN_ROWS) is True
+    for t in threading.enumerate():
+        if t.name == "labelaudit-gpu-warm":
+            t.join()
+    assert "torch" in sys.modules
+    monkeypatch.setitem(sys.modules, "torch", None)  # torch not installed: nothing to warm
+    assert warm_gpu("cuda", 10**6) is False
