@@ -11,8 +11,9 @@ from labelaudit.errors import ConfigError, ExtraMissingError
 torch = pytest.importorskip("torch", reason="the torch KNN path needs torch: pip install 'labelaudit[torch]'")
 
 
+@pytest.mark.parametrize("block", [7, 128, 4096])  # partial last block; whole blocks; top-k without blocks
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-def test_torch_knn_agrees_with_faiss_exact(metric):
+def test_torch_knn_agrees_with_faiss_exact(metric, block):
     rng = np.random.default_rng(0)
     M = rng.normal(size=(3000, 32)).astype(np.float32)
     if metric == "cosine":
@@ -20,7 +21,7 @@ def test_torch_knn_agrees_with_faiss_exact(metric):
     k = 10
     ref = build_knn_graph(M, metric, k=k, method=KnnMethod.exact)
     # small chunks: the chunking is exercised
-    D, I = torch_knn(M, metric, k + 1, device="cpu", max_cells=3000 * 257)
+    D, I = torch_knn(M, metric, k + 1, device="cpu", max_cells=3000 * 257, block=block)
     got = _finish_graph(D, I, metric, k, "exact:torch-cpu")
     same = np.mean([len(set(a) & set(b)) / k for a, b in zip(ref.indices, got.indices, strict=True)])
     assert same >= 0.999, same
@@ -56,7 +57,7 @@ def test_half_candidates_rescored_exactly():
     M /= np.linalg.norm(M, axis=1, keepdims=True)
     k = 10
     ref = build_knn_graph(M, "cosine", k=k, method=KnnMethod.exact)
-    D, I = torch_knn(M, "cosine", k + 1, device="cpu", max_cells=4000 * 300, half=True)
+    D, I = torch_knn(M, "cosine", k + 1, device="cpu", max_cells=4000 * 300, half=True, block=16)
     got = _finish_graph(D, I, "cosine", k, "exact:torch-cpu")
     same = np.mean([len(set(a) & set(b)) / k for a, b in zip(ref.indices, got.indices, strict=True)])
     assert same >= 0.999, same
@@ -66,18 +67,16 @@ def test_half_candidates_rescored_exactly():
     assert not np.allclose(np.sort(half_only, axis=1)[:, -2], 1 - ref.distances[:, 0], atol=1e-5)
 
 
-def test_warm_gpu_only_where_the_graph_may_go_to_a_gpu(monkeypatch):
-    import sys
-    import threading
+def test_block_maxima_top_k_is_top_k():
+    """Top-k through block maxima returns top-k's scores, also with ties and a partial last block."""
+    from labelaudit.checks.knn import _topk_rows
 
-    from labelaudit.checks.knn import GPU_MIN_ROWS, warm_gpu
-
-    assert warm_gpu("cpu", 10**6) is False
-    assert warm_gpu("auto", GPU_MIN_ROWS - 1) is False
-    assert warm_gpu("auto", GPU_MIN_ROWS) is True
-    for t in threading.enumerate():
-        if t.name == "labelaudit-gpu-warm":
-            t.join()
-    assert "torch" in sys.modules
-    monkeypatch.setitem(sys.modules, "torch", None)  # torch not installed: nothing to warm
-    assert warm_gpu("cuda", 10**6) is False
+    g = torch.Generator().manual_seed(0)
+    S = torch.randint(0, 50, (64, 1000), generator=g).float()  # many ties
+    S[:, 990:] += 100.0  # the best scores in the partial last block
+    S[0] = 1.0  # a row of one value
+    for c in (1, 5, 11):
+        want, _ = torch.topk(S, c, dim=1)
+        got, cols = _topk_rows(torch, S, c, block=32)
+        assert torch.equal(got, want)
+        assert torch.equal(torch.gather(S, 1, cols), got)  # the columns hold those scores

@@ -165,10 +165,6 @@ def _model_stage(ds: Dataset, opts: ScanOptions, rep: Reporter, timer: _Timer, w
         used, reason = opts.model, "chosen with --model"
         with timer.stage("imports:models"):
             import labelaudit.oof.models  # noqa: F401 - scikit-learn, timed apart from the folds
-    if ds.features is not None and any(REGISTRY[c].needs_graph for c in opts.checks if c in REGISTRY):
-        from labelaudit.checks.knn import warm_gpu
-
-        warm_gpu(opts.device, ds.n_rows)
     with timer.stage("oof"):
         oof = out_of_fold(ds, used, folds=opts.folds, seed=opts.seed, jobs=opts.jobs, reporter=rep)
     pred_probs = oof.pred_probs
