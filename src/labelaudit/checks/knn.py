@@ -226,6 +226,13 @@ def rerank_depth(M: np.ndarray, P: np.ndarray, metric: str, k1: int, seed: int) 
     return int(np.ceil(np.percentile(depth, DEPTH_QUANTILE)))
 
 
+#: threads of the list-by-list scan. It does not scale past four: at 1M x 128 on a 16-core Xeon (the GPU
+#: machine, benchmarks/knn_threads.py) the threads' summed scan time was 23, 36, 143 and 861 s at 2, 4, 8
+#: and 16 threads (each list's numpy calls and heap pushes contend for the interpreter), so the graph
+#: took 34.1, 23.4, 28.7 and 62.6 s; the k-means lists keep every thread (14.3, 7.8, 4.6, 3.0 s)
+SCAN_MAX_THREADS = 4
+
+
 def approx_search(
     M: np.ndarray, metric: str, k1: int, seed: int, threads: int = 0
 ) -> tuple[np.ndarray, np.ndarray, str]:
@@ -263,7 +270,8 @@ def approx_search(
         space = project(M, basis, lists.order)
         at = np.empty(n, dtype=np.int64)
         at[lists.order] = np.arange(n)
-    nthreads = max(1, threads or faiss.omp_get_max_threads())
+    # the k-means above uses every thread; the list scan at most SCAN_MAX_THREADS (see there)
+    nthreads = min(SCAN_MAX_THREADS, max(1, threads or faiss.omp_get_max_threads()))
     scanner = ListScanner(lists, space, at, cosine, c, nthreads)
     # one chunk's heaps in buffers made once, re-ranked on this thread (temporaries made on the workers
     # stayed in glibc's per-thread arenas: +140 MB resident for the rest of a 1M-row scan)
