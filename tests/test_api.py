@@ -103,3 +103,28 @@ def test_same_seed_same_bytes_with_approximate_knn(tmp_path, capfd):
     assert sha(tmp_path / "0.labelaudit" / "issues.parquet") == sha(tmp_path / "1.labelaudit" / "issues.parquet")
     out = capfd.readouterr()
     assert out.out == "" and out.err == ""  # nothing printed, not even by faiss
+
+
+def test_outlier_rows_left_approximate_are_counted_and_warned_about(tmp_path, monkeypatch):
+    """Over the exact-search budget, the rows above the outlier cutoff that kept approximate neighbours are
+    named in the manifest and in a warning, not silently flagged."""
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    from labelaudit.checks import knn
+
+    X, y = make_classification(n_samples=4000, n_features=16, n_informative=8, n_classes=4, random_state=0)
+    X[:40] *= 8.0  # far rows
+    data = tmp_path / "d.parquet"
+    pd.DataFrame(X.astype(np.float32), columns=[f"f{i}" for i in range(16)]).assign(label=y).to_parquet(data)
+    monkeypatch.setattr(knn, "FAR_MAX_COST", 1.0)  # budgets of at most one row: nothing but the first
+    monkeypatch.setattr(knn, "FAR_FLAG_MAX_COST", 1.0)
+    events = []
+    audit = labelaudit.scan(data, model="logreg", knn="approx", seed=1, progress=events.append)
+    left = audit.manifest["knn"]["unverified_far_rows"]
+    assert left > 0 and f"+unverified-far({left})" in audit.manifest["knn"]["method"]
+    warned = [e.message for e in events if e.kind == "warning"]
+    assert any(m.startswith(f"KNN graph: {left} rows above the outlier cutoff kept approximate") for m in warned)
+    monkeypatch.undo()
+    again = labelaudit.scan(data, model="logreg", knn="approx", seed=1)
+    assert "unverified_far_rows" not in again.manifest["knn"]

@@ -101,3 +101,44 @@ def test_one_long_list_of_copies_does_not_break_the_scan():
     rest = slice(2501, None)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ex.indices[rest], ap.indices[rest], strict=True)])
     assert recall >= 0.9, recall
+
+
+def _graph_with_false_far_rows(n_bad: int):
+    """An exact graph in which ``n_bad`` rows got neighbours from other clusters: rows an approximate
+    search left far from their true neighbours, so the outlier check sees them as outliers."""
+    import faiss
+
+    from labelaudit.checks.knn import KnnGraph
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(10, 16))
+    labels = rng.integers(0, 10, 6000)
+    M = (centres[labels] + 0.3 * rng.normal(size=(6000, 16))).astype(np.float32)
+    M /= np.linalg.norm(M, axis=1, keepdims=True)
+    ex = build_knn_graph(M, "cosine", method=KnnMethod.exact)
+    idx, dist = ex.indices.copy(), ex.distances.copy()
+    bad = rng.choice(6000, n_bad, replace=False)
+    for r in bad:
+        others = rng.choice(np.flatnonzero(labels != labels[r]), ex.k, replace=False)
+        d = 1.0 - M[others] @ M[r]
+        idx[r], dist[r] = others[np.argsort(d)], np.sort(d)
+    return M, ex, KnnGraph(idx, dist, "cosine", "approx:test"), faiss.METRIC_INNER_PRODUCT
+
+
+def test_far_rows_over_the_base_budget_are_searched_when_the_outlier_check_would_flag_them(monkeypatch):
+    from labelaudit.checks import data as ck
+    from labelaudit.checks import knn
+
+    M, ex, ap, fmetric = _graph_with_false_far_rows(60)
+    want = ck.outlier_from_knn(ex).is_issue  # the IQR rule flags the clusters' own tails too
+    assert ck.outlier_from_knn(ap).count >= want.sum() + 30
+    per_row = M.shape[0] * M.shape[1]
+    monkeypatch.setattr(knn, "FAR_MAX_COST", 50 * per_row)  # the base budget: 50 rows
+    fixed = knn.exact_far_rows(ap, M, fmetric)
+    assert fixed.unverified_far == 0 and "unverified" not in fixed.method
+    np.testing.assert_array_equal(ck.outlier_from_knn(fixed).is_issue, want)
+    # over the candidates' budget too: what stays approximate is counted and named, not hidden
+    monkeypatch.setattr(knn, "FAR_FLAG_MAX_COST", 80 * per_row)
+    part = knn.exact_far_rows(ap, M, fmetric)
+    assert part.method.startswith("approx:test+exact-far(80)+unverified-far(")
+    assert 0 < part.unverified_far <= ck.outlier_from_knn(part).count

@@ -470,6 +470,13 @@ def _run_checks(
             del M
             release_freed_memory()  # the index, projections and candidates
             knn_info = {"k": graph.k, "metric": graph.metric, "method": graph.method}
+            if graph.unverified_far:
+                knn_info["unverified_far_rows"] = graph.unverified_far
+                rep.warning(
+                    f"KNN graph: {graph.unverified_far} rows above the outlier cutoff kept approximate "
+                    "neighbours (over the exact-search budget), so some of their outlier flags may be false; "
+                    "--device cuda or --knn exact searches every row exactly"
+                )
             rep.end("knn", f"KNN graph: {graph.method}, {graph.metric}")
     # the label check always runs: suggested labels and ranking come from it
     with timer.stage("check:label"):

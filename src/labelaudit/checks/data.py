@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from labelaudit.checks.knn import KnnGraph
+from labelaudit.checks.knn import OUTLIER_IQR_THRESHOLD, KnnGraph, outlier_cutoff  # noqa: F401 - re-exported
 
 EPS = 1e-12
-#: Datalab's defaults
-OUTLIER_IQR_THRESHOLD = 0.37037
+#: Datalab's defaults (the outlier check's, OUTLIER_IQR_THRESHOLD, is in checks.knn: its far-row search serves it)
 OUTLIER_PRED_PROBS_THRESHOLD = 0.13
 NEAR_DUPLICATE_THRESHOLD = 0.13
 NON_IID_PERMUTATIONS = 25
@@ -54,8 +53,7 @@ def outlier_from_knn(graph: KnnGraph) -> CheckResult:
     avg = graph.distances.astype(np.float64).mean(axis=1)
     scale = max(float(np.median(avg)), 100 * np.finfo(np.float64).eps)
     scores = np.exp(-avg / scale)
-    q1, q3 = np.percentile(avg, [25, 75])
-    cutoff = q3 + (1.0 / OUTLIER_IQR_THRESHOLD - 1.0) * (q3 - q1)
+    cutoff = outlier_cutoff(avg)
     is_issue = avg > cutoff
     return CheckResult("outlier", scores, is_issue, {"method": "knn", "distance_cutoff": float(cutoff)})
 
