@@ -387,7 +387,7 @@ def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
     room = int(min(FAR_MAX_SHARE * n, max(FAR_MAX_COST, min(FAR_FLAG_MAX_COST, candidates * per_row)) / per_row))
     flag_room = int(min(FAR_MAX_SHARE * n, FAR_FLAG_MAX_COST / per_row))
     for _ in range(4):  # the first pass, then the cutoff's moves
-        rows = far[np.argsort(-avg[far], kind="stable")[:room]]  # the farthest first
+        rows = far[np.argsort(-avg[far], kind="stable")[: max(room, 0)]]  # the farthest first
         if not len(rows):
             break
         Q = M[rows]
@@ -599,7 +599,8 @@ def gpu_driver_present() -> bool:
 
 
 def resolve_knn_device(device: str, n_rows: int | None = None) -> str:
-    """``auto`` -> ``cuda`` when torch is installed and sees a GPU (from :data:`GPU_MIN_ROWS` rows), else ``cpu``."""
+    """``auto`` -> ``cuda`` when a GPU driver answers (:func:`gpu_driver_present`), torch is installed and
+    sees the GPU (from :data:`GPU_MIN_ROWS` rows), else ``cpu``."""
     if device not in {"auto", "cpu", "cuda"}:
         from labelaudit.errors import ConfigError
 
