@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from labelaudit.checks.knn import OUTLIER_IQR_THRESHOLD, KnnGraph, outlier_cutoff  # noqa: F401 - re-exported
+from labelaudit.checks.knn import KnnGraph, outlier_cutoff
 
 EPS = 1e-12
 #: Datalab's defaults (the outlier check's, OUTLIER_IQR_THRESHOLD, is in checks.knn: its far-row search serves it)

@@ -343,9 +343,14 @@ def build_knn_graph(
 OUTLIER_IQR_THRESHOLD = 0.37037
 
 
-def outlier_cutoff(avg: np.ndarray) -> float:
+def _iqr_cut(avg: np.ndarray, factor: float) -> float:
+    """Q3 + factor x IQR of the rows' mean neighbour distances."""
     q1, q3 = np.percentile(avg, [25, 75])
-    return float(q3 + (1.0 / OUTLIER_IQR_THRESHOLD - 1.0) * (q3 - q1))
+    return float(q3 + factor * (q3 - q1))
+
+
+def outlier_cutoff(avg: np.ndarray) -> float:
+    return _iqr_cut(avg, 1.0 / OUTLIER_IQR_THRESHOLD - 1.0)
 
 
 #: rows of an approximate graph whose mean neighbour distance is above Q3 + FAR_IQR x IQR are searched
@@ -373,19 +378,14 @@ def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
     """
     n, k = graph.indices.shape
     per_row = n * M.shape[1]
-    flag_factor = 1.0 / OUTLIER_IQR_THRESHOLD - 1.0
     idx, dist = graph.indices, graph.distances
     searched = np.zeros(n, dtype=bool)
-
-    def above(factor: float) -> tuple[np.ndarray, np.ndarray]:
-        avg = dist.astype(np.float64).mean(axis=1)
-        q1, q3 = np.percentile(avg, [25, 75])
-        return np.flatnonzero((avg > q3 + factor * (q3 - q1)) & ~searched), avg
-
-    far, avg = above(FAR_IQR)
-    candidates = len(above(flag_factor)[0])
-    room = int(min(FAR_MAX_SHARE * n, max(FAR_MAX_COST, min(FAR_FLAG_MAX_COST, candidates * per_row)) / per_row))
-    flag_room = int(min(FAR_MAX_SHARE * n, FAR_FLAG_MAX_COST / per_row))
+    avg = dist.astype(np.float64).mean(axis=1)
+    far = np.flatnonzero(avg > _iqr_cut(avg, FAR_IQR))
+    candidates = int((avg > outlier_cutoff(avg)).sum())
+    flag_rows = FAR_FLAG_MAX_COST / per_row
+    room = int(min(FAR_MAX_SHARE * n, max(FAR_MAX_COST / per_row, min(flag_rows, candidates))))
+    flag_room = int(min(FAR_MAX_SHARE * n, flag_rows))
     for _ in range(4):  # the first pass, then the cutoff's moves
         rows = far[np.argsort(-avg[far], kind="stable")[: max(room, 0)]]  # the farthest first
         if not len(rows):
@@ -399,9 +399,10 @@ def exact_far_rows(graph: KnnGraph, M: np.ndarray, fmetric) -> KnnGraph:
             idx, dist = idx.copy(), dist.copy()
         idx[rows], dist[rows] = sub.indices, sub.distances
         searched[rows] = True
-        far, avg = above(flag_factor)
+        avg = dist.astype(np.float64).mean(axis=1)
+        far = np.flatnonzero((avg > outlier_cutoff(avg)) & ~searched)
         room = flag_room - int(searched.sum())
-    unverified = len(above(flag_factor)[0])
+    unverified = int(((avg > outlier_cutoff(avg)) & ~searched).sum())
     if not searched.any() and not unverified:
         return graph
     label = graph.method + (f"+exact-far({int(searched.sum())})" if searched.any() else "")
@@ -516,7 +517,7 @@ def torch_knn(
     half = half and metric == "cosine" and n > k
     cand = min(n, max(8 * k, 32))
     chunk = max(1, min(n, max_cells // max(n, 1)))
-    sq = (X * X).sum(dim=1)
+    sq = None if metric == "cosine" else (X * X).sum(dim=1)
     Xh = X.half() if half else None
     D = np.empty((n, k), dtype=np.float32)
     I = np.empty((n, k), dtype=np.int64)
