@@ -17,6 +17,8 @@ Parquet. For each size:
 2. The whole scan as a user runs it (`python -m labelaudit scan ... --device cuda`, then `--device cpu`),
    each in a fresh process: wall seconds, peak RSS, the manifest's stage timings, label-issue
    precision/recall against the flipped rows, and how many rows' flags differ between the two audits.
+   ``--scan-devices auto,cpu --scans-only`` runs only these scans, with ``--device auto`` (which asks the
+   GPU driver before importing torch) in place of ``cuda``.
 """
 
 from __future__ import annotations
@@ -158,13 +160,20 @@ def main() -> None:
     ap.add_argument("--cpu-knn-max-rows", type=int, default=10**9, help="the CPU graph only up to this size")
     ap.add_argument("--faiss-exact-max-rows", type=int, default=100_000)
     ap.add_argument("--cpu-scan-max-rows", type=int, default=10**9, help="the --device cpu scan only up to this size")
+    ap.add_argument(
+        "--scan-devices", help="the scans' --device values, comma-separated (default: DEVICE,cpu); auto checks the driver probe"
+    )
+    ap.add_argument("--scans-only", action="store_true", help="skip part 1 (the KNN graph built every way)")
     args = ap.parse_args()
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device visible to torch")
+    from labelaudit.checks.knn import gpu_driver_present
+
     env = {
         "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
+        "gpu_driver_present": gpu_driver_present(),
         "torch": torch.__version__,
         "cpu_cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -172,14 +181,17 @@ def main() -> None:
     print(json.dumps(env), flush=True)
     results = {"env": env, "sizes": {}}
     devices = [args.device, "cpu"] if args.device != "cpu" else ["cpu"]
+    if args.scan_devices:
+        devices = args.scan_devices.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for n in map(int, args.rows.split(",")):
             t = time.perf_counter()
             data, truth = make_data(n, args.features, tmp)
             row = {"data_s": round(time.perf_counter() - t, 1)}
-            row["knn"] = knn_part(data, args.device, n, args.cpu_knn_max_rows, args.faiss_exact_max_rows)
-            print(n, json.dumps(row), flush=True)
+            if not args.scans_only:
+                row["knn"] = knn_part(data, args.device, n, args.cpu_knn_max_rows, args.faiss_exact_max_rows)
+                print(n, json.dumps(row), flush=True)
             row["scan"] = scan_part(data, truth, tmp, n, devices if n <= args.cpu_scan_max_rows else devices[:1])
             print(n, json.dumps(row["scan"]), flush=True)
             results["sizes"][n] = row
