@@ -161,7 +161,8 @@ def main() -> None:
     ap.add_argument("--faiss-exact-max-rows", type=int, default=100_000)
     ap.add_argument("--cpu-scan-max-rows", type=int, default=10**9, help="the --device cpu scan only up to this size")
     ap.add_argument(
-        "--scan-devices", help="the scans' --device values, comma-separated (default: DEVICE,cpu); auto checks the driver probe"
+        "--scan-devices",
+        help="the scans' --device values, comma-separated (default: DEVICE,cpu); auto checks the driver probe",
     )
     ap.add_argument("--scans-only", action="store_true", help="skip part 1 (the KNN graph built every way)")
     args = ap.parse_args()
